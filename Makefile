@@ -1,0 +1,51 @@
+# The two set-up commands of the README, plus the checks and the benchmark.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+DEBIAN_TEST_PACKAGES := awscli s3cmd rclone curl postgresql
+
+.PHONY: run test check lint typecheck bench clean debs
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+
+$(STAMP): pyproject.toml | $(BIN)/python
+	$(BIN)/pip install --quiet -e '.[test]'
+	touch $(STAMP)
+
+## run: create the venv, install, migrate and start the gateway on embedded defaults.
+run: $(STAMP)
+	$(BIN)/gateway serve
+
+## debs: install the Debian packages the tests drive, when missing.
+debs:
+	@missing=""; for p in $(DEBIAN_TEST_PACKAGES); do \
+	  dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q 'install ok installed' || missing="$$missing $$p"; \
+	done; \
+	if [ -n "$$missing" ]; then \
+	  echo "installing Debian packages:$$missing"; \
+	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq $$missing; \
+	fi
+
+## test: install what the tests need and run the whole suite (lint and types included).
+test: $(STAMP) debs check
+	$(BIN)/python -m pytest
+
+check: lint typecheck
+
+lint: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+typecheck: $(STAMP)
+	$(BIN)/mypy
+
+## bench: PUT/GET throughput against SeaweedFS and moto, started in the same run.
+bench: $(STAMP) debs
+	$(BIN)/python -m bench
+
+clean:
+	rm -rf $(VENV) data .pytest_cache .mypy_cache .ruff_cache

@@ -1,0 +1,1 @@
+"""SQL metadata: SQLAlchemy models, engine set-up and the metadata repository."""

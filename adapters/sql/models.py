@@ -1,0 +1,256 @@
+"""SQLAlchemy 2 models of the gateway's metadata.
+
+Every table states its invariants in its docstring. Migrations in
+``migrations/versions`` create exactly this schema; ``tests/migrations`` checks
+that they agree.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any, ClassVar
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Text,
+    UniqueConstraint,
+    text,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+NAMING_CONVENTION = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+# Object keys compare byte-wise (UTF-8 code point order), as S3 lists them; PostgreSQL's
+# default collation would sort by locale rules instead.
+ObjectKey = String(1024).with_variant(String(1024, collation="C"), "postgresql")
+Id = BigInteger().with_variant(Integer(), "sqlite")
+
+
+class Base(DeclarativeBase):
+    """Declarative base with a constraint naming convention Alembic can rely on."""
+
+    metadata = MetaData(naming_convention=NAMING_CONVENTION)
+    type_annotation_map: ClassVar[dict[Any, Any]] = {
+        dict[str, Any]: JSON,
+        datetime: DateTime(timezone=True),
+    }
+
+
+class UserRow(Base):
+    """A user. ``name`` is unique. ``password_hash`` is a salted scrypt hash, never a password.
+
+    A user who owns buckets cannot be removed (``buckets.owner_id`` restricts deletes).
+    """
+
+    __tablename__ = "users"
+    id: Mapped[int] = mapped_column(Id, primary_key=True)
+    name: Mapped[str] = mapped_column(String(128), unique=True)
+    password_hash: Mapped[str] = mapped_column(String(256), default="")
+    is_admin: Mapped[bool] = mapped_column(Boolean, default=False)
+    created_at: Mapped[datetime]
+
+
+class AccessKeyRow(Base):
+    """An S3 access key of a user. ``access_key_id`` is globally unique.
+
+    ``secret`` is kept verbatim because SigV4 verification needs it. A key with
+    ``revoked_at`` set never authenticates again; rows are kept for the audit trail.
+    """
+
+    __tablename__ = "access_keys"
+    access_key_id: Mapped[str] = mapped_column(String(128), primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    secret: Mapped[str] = mapped_column(String(256))
+    created_at: Mapped[datetime]
+    revoked_at: Mapped[datetime | None]
+
+
+class BucketRow(Base):
+    """A bucket. ``name`` is unique across all users and follows S3's naming rules.
+
+    A bucket is deleted only when it holds no objects.
+    """
+
+    __tablename__ = "buckets"
+    id: Mapped[int] = mapped_column(Id, primary_key=True)
+    name: Mapped[str] = mapped_column(String(63), unique=True)
+    owner_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="RESTRICT"), index=True)
+    created_at: Mapped[datetime]
+
+
+class ObjectRow(Base):
+    """A key in a bucket. Exists exactly when the key has a current version.
+
+    ``(bucket_id, key)`` is unique; the row is the lock writers of one key serialise on.
+    """
+
+    __tablename__ = "objects"
+    __table_args__ = (UniqueConstraint("bucket_id", "key", name="uq_objects_bucket_key"),)
+    id: Mapped[int] = mapped_column(Id, primary_key=True)
+    bucket_id: Mapped[int] = mapped_column(ForeignKey("buckets.id", ondelete="CASCADE"))
+    key: Mapped[str] = mapped_column(ObjectKey)
+
+
+class ManifestRow(Base):
+    """An ordered list of chunks making up a byte sequence (an object version or a part).
+
+    Owned by exactly one version or one part; deleted with its owner. ``size`` equals the
+    sum of its entries' lengths.
+    """
+
+    __tablename__ = "manifests"
+    id: Mapped[int] = mapped_column(Id, primary_key=True)
+    size: Mapped[int] = mapped_column(BigInteger)
+    created_at: Mapped[datetime]
+
+
+class ManifestEntryRow(Base):
+    """One chunk of a manifest, covering plain bytes ``[offset, offset + length)``.
+
+    Within a manifest, entries ordered by ``seq`` have contiguous offsets starting at 0,
+    and ``length`` equals the chunk's plain size. Each row counts once in its chunk's
+    ``refcount``.
+    """
+
+    __tablename__ = "manifest_entries"
+    __table_args__ = (Index("ix_manifest_entries_manifest_offset", "manifest_id", "offset"),)
+    manifest_id: Mapped[int] = mapped_column(
+        ForeignKey("manifests.id", ondelete="CASCADE"), primary_key=True
+    )
+    seq: Mapped[int] = mapped_column(Integer, primary_key=True)
+    offset: Mapped[int] = mapped_column(BigInteger)
+    length: Mapped[int] = mapped_column(Integer)
+    chunk_id: Mapped[int] = mapped_column(ForeignKey("chunks.id", ondelete="RESTRICT"), index=True)
+
+
+class VersionRow(Base):
+    """A version of an object. At most one version per object has ``is_current`` set.
+
+    ``etag`` is the S3 ETag without quotes: the MD5 hex of the bytes, or
+    ``md5-of-part-md5s-N`` for multipart uploads. ``size`` equals its manifest's size.
+    """
+
+    __tablename__ = "versions"
+    __table_args__ = (
+        Index(
+            "uq_versions_current_object",
+            "object_id",
+            unique=True,
+            sqlite_where=text("is_current"),
+            postgresql_where=text("is_current"),
+        ),
+    )
+    id: Mapped[int] = mapped_column(Id, primary_key=True)
+    object_id: Mapped[int] = mapped_column(ForeignKey("objects.id", ondelete="CASCADE"))
+    version_id: Mapped[str] = mapped_column(String(64), unique=True)
+    manifest_id: Mapped[int] = mapped_column(ForeignKey("manifests.id", ondelete="RESTRICT"))
+    is_current: Mapped[bool] = mapped_column(Boolean, default=True)
+    size: Mapped[int] = mapped_column(BigInteger)
+    etag: Mapped[str] = mapped_column(String(80))
+    content_type: Mapped[str] = mapped_column(String(256))
+    user_metadata: Mapped[dict[str, Any]]
+    headers: Mapped[dict[str, Any]]
+    created_at: Mapped[datetime]
+
+
+class ChunkRow(Base):
+    """A unique chunk of content, stored once in the backend under ``backend_key``.
+
+    ``content_id`` (BLAKE3 of the plain bytes) and ``backend_key`` are unique.
+    ``refcount`` equals the number of ``manifest_entries`` rows naming this chunk. A chunk
+    with ``refcount`` 0 whose ``touched_at`` is older than the GC grace period may be
+    deleted; writers touch a chunk when they reuse it so an upload in flight keeps it.
+    """
+
+    __tablename__ = "chunks"
+    __table_args__ = (Index("ix_chunks_refcount_touched", "refcount", "touched_at"),)
+    id: Mapped[int] = mapped_column(Id, primary_key=True)
+    content_id: Mapped[str] = mapped_column(String(64), unique=True)
+    size: Mapped[int] = mapped_column(Integer)
+    stored_size: Mapped[int] = mapped_column(Integer)
+    backend_key: Mapped[str] = mapped_column(String(256), unique=True)
+    refcount: Mapped[int] = mapped_column(BigInteger, default=0)
+    created_at: Mapped[datetime]
+    touched_at: Mapped[datetime]
+
+
+class UploadRow(Base):
+    """A multipart upload in progress; deleted on complete or abort (parts cascade)."""
+
+    __tablename__ = "multipart_uploads"
+    upload_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    bucket_id: Mapped[int] = mapped_column(ForeignKey("buckets.id", ondelete="CASCADE"), index=True)
+    key: Mapped[str] = mapped_column(ObjectKey)
+    owner_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
+    content_type: Mapped[str] = mapped_column(String(256))
+    user_metadata: Mapped[dict[str, Any]]
+    headers: Mapped[dict[str, Any]]
+    created_at: Mapped[datetime]
+
+
+class PartRow(Base):
+    """An uploaded part. ``(upload_id, part_number)`` is unique; re-uploading replaces it.
+
+    The part's manifest keeps its chunks referenced until the upload completes or aborts.
+    """
+
+    __tablename__ = "parts"
+    upload_id: Mapped[str] = mapped_column(
+        ForeignKey("multipart_uploads.upload_id", ondelete="CASCADE"), primary_key=True
+    )
+    part_number: Mapped[int] = mapped_column(Integer, primary_key=True)
+    manifest_id: Mapped[int] = mapped_column(ForeignKey("manifests.id", ondelete="RESTRICT"))
+    size: Mapped[int] = mapped_column(BigInteger)
+    etag: Mapped[str] = mapped_column(String(80))
+    created_at: Mapped[datetime]
+
+
+class ChangeRow(Base):
+    """The change feed: one row per committed namespace change, in commit order by ``id``.
+
+    Rows are append-only; consumers remember the last ``id`` they processed.
+    """
+
+    __tablename__ = "change_feed"
+    id: Mapped[int] = mapped_column(Id, primary_key=True, autoincrement=True)
+    bucket: Mapped[str] = mapped_column(String(63))
+    key: Mapped[str] = mapped_column(ObjectKey)
+    event: Mapped[str] = mapped_column(String(32))
+    version_id: Mapped[str | None] = mapped_column(String(64))
+    size: Mapped[int | None] = mapped_column(BigInteger)
+    etag: Mapped[str | None] = mapped_column(String(80))
+    at: Mapped[datetime]
+
+
+class AuditRow(Base):
+    """The audit log: one append-only row per change and per administrative action.
+
+    Written in the same transaction as the change it records. Never holds secrets.
+    """
+
+    __tablename__ = "audit_log"
+    id: Mapped[int] = mapped_column(Id, primary_key=True, autoincrement=True)
+    at: Mapped[datetime] = mapped_column(index=True)
+    user_id: Mapped[int | None] = mapped_column(Integer)
+    access_key_id: Mapped[str | None] = mapped_column(String(128))
+    protocol: Mapped[str] = mapped_column(String(16))
+    action: Mapped[str] = mapped_column(String(64))
+    bucket: Mapped[str | None] = mapped_column(String(63))
+    key: Mapped[str | None] = mapped_column(Text)
+    detail: Mapped[str | None] = mapped_column(Text)
+    request_id: Mapped[str | None] = mapped_column(String(64))
+    remote_addr: Mapped[str | None] = mapped_column(String(64))

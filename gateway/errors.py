@@ -1,0 +1,83 @@
+"""Domain errors raised by the core and the metadata port, independent of any protocol.
+
+Front ends map them to their own formats (S3 XML error codes, WebDAV statuses).
+"""
+
+from __future__ import annotations
+
+
+class GatewayError(Exception):
+    """Base class of the gateway's domain errors."""
+
+
+class NotFoundError(GatewayError):
+    """A user, key, bucket, object or upload does not exist (any more)."""
+
+
+class ConflictError(GatewayError):
+    """The change contradicts the current state (a name is taken, a user owns buckets, ...)."""
+
+
+class BucketAlreadyExistsError(ConflictError):
+    """The bucket name is taken; ``owner_id`` says by whom."""
+
+    def __init__(self, owner_id: int) -> None:
+        super().__init__("bucket already exists")
+        self.owner_id = owner_id
+
+
+class BucketNotEmptyError(ConflictError):
+    """The bucket still holds objects."""
+
+
+class ChunkIntegrityError(GatewayError):
+    """A stored chunk is malformed or does not decode to its content id."""
+
+    def __init__(self, key: str, reason: str) -> None:
+        super().__init__(f"chunk {key}: {reason}")
+        self.key = key
+        self.reason = reason
+
+
+class ChecksumMismatchError(GatewayError):
+    """The body's digest differs from the one the client declared (e.g. Content-MD5)."""
+
+
+class IncompleteBodyError(GatewayError):
+    """The body ended before its declared length."""
+
+
+class EntityTooLargeError(GatewayError):
+    """The body exceeds the largest object size the gateway accepts."""
+
+
+class AccessDeniedError(GatewayError):
+    """The authenticated user may not do this."""
+
+
+class BucketNotFoundError(NotFoundError):
+    """The bucket does not exist."""
+
+
+class ObjectNotFoundError(NotFoundError):
+    """The key has no current version."""
+
+
+class UploadNotFoundError(NotFoundError):
+    """The multipart upload does not exist, or was completed or aborted."""
+
+
+class InvalidNameError(GatewayError):
+    """A bucket name or key breaks the naming rules."""
+
+
+class InvalidPartError(GatewayError):
+    """A part named in a completion list is missing or its ETag differs."""
+
+
+class InvalidPartOrderError(GatewayError):
+    """The part numbers of a completion list are not strictly ascending."""
+
+
+class EntityTooSmallError(GatewayError):
+    """A part other than the last is smaller than the minimum part size."""

@@ -1,0 +1,182 @@
+"""The gateway's one typed settings object.
+
+Precedence, lowest to highest: embedded defaults, the TOML file
+(``config/gateway.toml`` when present, or the file named by ``--config`` /
+``GATEWAY_CONFIG``), ``GATEWAY_*`` environment variables, command-line flags.
+Settings are read once at start-up and never change afterwards.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+from typing import Any
+
+DEFAULT_CONFIG_FILE = Path("config/gateway.toml")
+
+
+class SettingsError(ValueError):
+    """A setting has a value the gateway cannot use."""
+
+
+@dataclass(frozen=True)
+class Listen:
+    """A TCP address to listen on."""
+
+    host: str
+    port: int
+
+    @classmethod
+    def parse(cls, text: str) -> Listen:
+        """Parse ``host:port`` (``[v6]:port`` for IPv6); raise SettingsError when malformed."""
+        host, sep, port = text.strip().rpartition(":")
+        if not sep or not host or not port.isdigit() or not 0 <= int(port) <= 65535:
+            raise SettingsError(f"listen address must be HOST:PORT, got {text!r}")
+        return cls(host.strip("[]"), int(port))
+
+    def __str__(self) -> str:
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        return f"{host}:{self.port}"
+
+
+@dataclass(frozen=True)
+class AdminCredentials:
+    """Admin identity forced by the environment; unset fields are generated or kept."""
+
+    user: str | None = None
+    password: str | None = field(default=None, repr=False)
+    access_key: str | None = None
+    secret_key: str | None = field(default=None, repr=False)
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Everything the gateway can be configured with."""
+
+    data_dir: Path = Path("data")
+    s3_listen: Listen = Listen("127.0.0.1", 9000)
+    http_listen: Listen = Listen("127.0.0.1", 8080)
+    database_url: str | None = None
+    backend_url: str | None = None
+    region: str = "us-east-1"
+    # Host names under which buckets are addressed virtual-hosted style
+    # (``bucket.s3.example.com``); path style always works.
+    s3_domains: tuple[str, ...] = ("localhost",)
+    chunk_avg_size: int = 1 << 20
+    compression_level: int = 3
+    gc_grace_seconds: int = 3600
+    max_clock_skew_seconds: int = 900
+    server_threads: int = 32
+    admin: AdminCredentials = AdminCredentials()
+
+    @property
+    def effective_database_url(self) -> str:
+        """The SQLAlchemy URL: the configured one, or SQLite under the data directory."""
+        return self.database_url or f"sqlite:///{(self.data_dir / 'gateway.db').resolve()}"
+
+    @property
+    def effective_backend_url(self) -> str:
+        """The backend bucket URL: the configured one, or a directory under the data directory."""
+        return self.backend_url or (self.data_dir / "blobs").resolve().as_uri()
+
+
+# Environment variable -> settings field. These names are public interface.
+ENVIRONMENT = {
+    "GATEWAY_DATA_DIR": "data_dir",
+    "GATEWAY_S3_LISTEN": "s3_listen",
+    "GATEWAY_HTTP_LISTEN": "http_listen",
+    "GATEWAY_DATABASE_URL": "database_url",
+    "GATEWAY_BACKEND_URL": "backend_url",
+    "GATEWAY_REGION": "region",
+    "GATEWAY_S3_DOMAINS": "s3_domains",
+    "GATEWAY_CHUNK_AVG_SIZE": "chunk_avg_size",
+    "GATEWAY_COMPRESSION_LEVEL": "compression_level",
+    "GATEWAY_GC_GRACE_SECONDS": "gc_grace_seconds",
+    "GATEWAY_SERVER_THREADS": "server_threads",
+}
+ADMIN_ENVIRONMENT = {
+    "GATEWAY_ADMIN_USER": "user",
+    "GATEWAY_ADMIN_PASSWORD": "password",
+    "GATEWAY_ADMIN_ACCESS_KEY": "access_key",
+    "GATEWAY_ADMIN_SECRET_KEY": "secret_key",
+}
+
+
+def _convert(name: str, value: Any) -> Any:
+    """Coerce a raw TOML / environment / CLI value to the type of field ``name``."""
+    try:
+        if name == "data_dir":
+            return Path(str(value))
+        if name in ("s3_listen", "http_listen"):
+            return Listen.parse(str(value))
+        if name == "s3_domains":
+            items = value if isinstance(value, list) else str(value).split(",")
+            return tuple(str(item).strip() for item in items if str(item).strip())
+        if name in (
+            "chunk_avg_size",
+            "compression_level",
+            "gc_grace_seconds",
+            "max_clock_skew_seconds",
+            "server_threads",
+        ):
+            return int(value)
+        return None if value in ("", None) else str(value)
+    except (TypeError, ValueError) as exc:
+        raise SettingsError(f"invalid value for {name}: {value!r} ({exc})") from exc
+
+
+def _validate(settings: Settings) -> Settings:
+    if not 64 * 1024 <= settings.chunk_avg_size <= 16 * 1024 * 1024:
+        raise SettingsError("chunk_avg_size must be between 64 KiB and 16 MiB")
+    if not 1 <= settings.compression_level <= 19:
+        raise SettingsError("compression_level must be between 1 and 19")
+    if settings.gc_grace_seconds < 0 or settings.server_threads < 1:
+        raise SettingsError("gc_grace_seconds must be >= 0 and server_threads >= 1")
+    return settings
+
+
+def load_settings(
+    config_file: Path | None = None,
+    environ: Mapping[str, str] | None = None,
+    overrides: Mapping[str, Any] | None = None,
+) -> Settings:
+    """Build the settings from defaults, file, environment and ``overrides`` (CLI flags).
+
+    ``config_file`` None means ``GATEWAY_CONFIG`` or ``config/gateway.toml`` if it exists;
+    a file that was named explicitly must exist. Unknown keys in the file are an error,
+    so a typo never passes silently.
+    """
+    env = os.environ if environ is None else environ
+    explicit = config_file or (Path(env["GATEWAY_CONFIG"]) if env.get("GATEWAY_CONFIG") else None)
+    path = explicit or DEFAULT_CONFIG_FILE
+    values: dict[str, Any] = {}
+    admin: dict[str, Any] = {}
+    if explicit is not None or path.exists():
+        try:
+            with path.open("rb") as handle:
+                document = tomllib.load(handle)
+        except (OSError, tomllib.TOMLDecodeError) as exc:
+            raise SettingsError(f"cannot read {path}: {exc}") from exc
+        admin.update(document.pop("admin", {}))
+        values.update(document)
+    known = {f.name for f in fields(Settings)} - {"admin"}
+    unknown = set(values) - known
+    if unknown:
+        raise SettingsError(f"unknown settings in {path}: {', '.join(sorted(unknown))}")
+    for variable, name in ENVIRONMENT.items():
+        if env.get(variable):
+            values[name] = env[variable]
+    for variable, name in ADMIN_ENVIRONMENT.items():
+        if env.get(variable):
+            admin[name] = env[variable]
+    values.update({k: v for k, v in (overrides or {}).items() if v is not None})
+    converted = {name: _convert(name, value) for name, value in values.items()}
+    try:
+        admin_credentials = AdminCredentials(**{k: str(v) for k, v in admin.items()})
+    except TypeError as exc:
+        raise SettingsError(f"unknown [admin] setting: {exc}") from exc
+    return _validate(dataclasses.replace(Settings(), admin=admin_credentials, **converted))
