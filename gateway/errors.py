@@ -71,6 +71,18 @@ class InvalidNameError(GatewayError):
     """A bucket name or key breaks the naming rules."""
 
 
+class InvalidBucketNameError(InvalidNameError):
+    """A bucket name breaks S3's bucket naming rules."""
+
+
+class InvalidKeyError(InvalidNameError):
+    """An object key is empty, not valid UTF-8, or holds NUL."""
+
+
+class KeyTooLongError(InvalidKeyError):
+    """An object key is longer than 1024 bytes of UTF-8."""
+
+
 class InvalidPartError(GatewayError):
     """A part named in a completion list is missing or its ETag differs."""
 

@@ -105,6 +105,10 @@ class MetadataStore(Protocol):
         """Release pooled connections."""
         ...
 
+    def ping(self) -> None:
+        """Raise unless the database answers a trivial query."""
+        ...
+
     def create_user(self, name: str, password_hash: str, *, is_admin: bool = False) -> User:
         """Create a user; raise ConflictError when the name is taken."""
         ...

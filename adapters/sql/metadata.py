@@ -107,6 +107,11 @@ class SqlMetadata:
         """Release pooled connections."""
         self._engine.dispose()
 
+    def ping(self) -> None:
+        """Raise unless the database answers a trivial query."""
+        with self._read() as session:
+            session.execute(select(literal(1)))
+
     @contextmanager
     def _read(self) -> Iterator[Session]:
         with Session(self._engine, expire_on_commit=False) as session, session.begin():

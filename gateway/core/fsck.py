@@ -49,7 +49,7 @@ def fsck(
     chunks: ChunkStore,
     *,
     workers: int = 4,
-    progress: Callable[[int], None] | None = None,
+    progress: Callable[[int], object] | None = None,
 ) -> FsckReport:
     """Check every chunk (``workers`` at a time) and every reference count.
 

@@ -5,46 +5,46 @@ from __future__ import annotations
 import ipaddress
 import re
 
-from gateway.errors import InvalidNameError
+from gateway.errors import InvalidBucketNameError, InvalidKeyError, KeyTooLongError
 
 _BUCKET = re.compile(r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
 MAX_KEY_BYTES = 1024
 
 
 def check_bucket_name(name: str) -> None:
-    """Raise InvalidNameError unless ``name`` follows S3's bucket naming rules.
+    """Raise InvalidBucketNameError unless ``name`` follows S3's bucket naming rules.
 
     3-63 characters of lower-case letters, digits, dots and hyphens; starts and ends
     with a letter or digit; no two adjacent dots; not an IPv4 address; none of the
     prefixes and suffixes AWS reserves.
     """
     if not _BUCKET.match(name) or ".." in name or ".-" in name or "-." in name:
-        raise InvalidNameError(f"invalid bucket name {name!r}")
+        raise InvalidBucketNameError(f"invalid bucket name {name!r}")
     try:
         ipaddress.IPv4Address(name)
     except ValueError:
         pass
     else:
-        raise InvalidNameError("a bucket name must not look like an IP address")
+        raise InvalidBucketNameError("a bucket name must not look like an IP address")
     if name.startswith(("xn--", "sthree-")) or name.endswith(("-s3alias", "--ol-s3")):
-        raise InvalidNameError(f"bucket name {name!r} uses a reserved prefix or suffix")
+        raise InvalidBucketNameError(f"bucket name {name!r} uses a reserved prefix or suffix")
 
 
 def check_key(key: str) -> None:
-    """Raise InvalidNameError unless ``key`` is a usable object key.
+    """Raise InvalidKeyError (KeyTooLongError) unless ``key`` is a usable object key.
 
     Non-empty, at most 1024 bytes of UTF-8, valid Unicode (no lone surrogates), no NUL.
     """
     if not key:
-        raise InvalidNameError("the key must not be empty")
+        raise InvalidKeyError("the key must not be empty")
     try:
         encoded = key.encode("utf-8")
     except UnicodeEncodeError as exc:
-        raise InvalidNameError("the key is not valid UTF-8") from exc
+        raise InvalidKeyError("the key is not valid UTF-8") from exc
     if len(encoded) > MAX_KEY_BYTES:
-        raise InvalidNameError("the key is longer than 1024 bytes")
+        raise KeyTooLongError("the key is longer than 1024 bytes")
     if "\x00" in key:
-        raise InvalidNameError("the key must not contain NUL")
+        raise InvalidKeyError("the key must not contain NUL")
 
 
 def key_successor(prefix: str) -> str | None:

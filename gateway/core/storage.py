@@ -24,6 +24,7 @@ from gateway.errors import (
     BucketNotFoundError,
     ChecksumMismatchError,
     EntityTooSmallError,
+    IncompleteBodyError,
     InvalidPartError,
     InvalidPartOrderError,
     NotFoundError,
@@ -137,11 +138,13 @@ class Storage:
     ) -> WrittenBody:
         writer = self.new_writer()
         try:
-            writer.write_from(body, length)
+            writer.write_from(body)
             written = writer.finish()
         except BaseException:
             writer.abort()
             raise
+        if length is not None and written.size != length:
+            raise IncompleteBodyError(f"received {written.size} of {length} bytes")
         if expected_md5 is not None and written.md5 != expected_md5:
             raise ChecksumMismatchError("the body's MD5 differs from Content-MD5")
         return written
@@ -158,7 +161,10 @@ class Storage:
         length: int | None = None,
         expected_md5: bytes | None = None,
     ) -> StoredObject:
-        """Store ``body`` (up to its end, or ``length`` bytes) as the new version of ``key``.
+        """Store ``body`` (read to its end) as the new version of ``key``.
+
+        ``length``, when given, is the size the client declared; a body of another size
+        raises IncompleteBodyError. ``expected_md5`` is checked likewise (ChecksumMismatchError).
 
         The version becomes visible atomically after every check passed; a failure of
         the body stream, the checksum or the backend leaves the previous version in place.

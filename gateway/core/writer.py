@@ -75,16 +75,10 @@ class ObjectWriter:
             self._submit(piece)
         return len(data)
 
-    def write_from(self, stream: Readable, limit: int | None = None) -> None:
-        """Copy ``stream`` until its end (or ``limit`` bytes) into the object."""
-        remaining = limit
-        while remaining is None or remaining > 0:
-            block = stream.read(READ_SIZE if remaining is None else min(READ_SIZE, remaining))
-            if not block:
-                return
+    def write_from(self, stream: Readable) -> None:
+        """Copy ``stream`` into the object until ``read`` returns b""."""
+        while block := stream.read(READ_SIZE):
             self.write(block)
-            if remaining is not None:
-                remaining -= len(block)
 
     def finish(self) -> WrittenBody:
         """Flush the last chunks and wait for every store; return the manifest."""

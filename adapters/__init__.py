@@ -1,0 +1,1 @@
+"""Adapters: implementations of the ports in ``gateway.ports``, chosen by configuration."""

@@ -1,0 +1,212 @@
+"""A blob store on a local filesystem, one file per key.
+
+Layout: the key's directories are kept as directories and its last segment is
+fanned out over two directory levels made from the segment's first four
+characters, so millions of chunk keys never land in one directory::
+
+    chunks/abcdef0123  ->  <root>/chunks/ab/cd/abcdef0123
+    a/xyz              ->  <root>/a/xy/z~/xyz
+    a/..x.y            ->  <root>/a/~~/x~/..x.y
+
+A last segment shorter than four characters is padded with ``~``, and dots in
+the fan-out part become ``~`` too. ``~`` is a character no key may contain, so
+a fan-out directory is never ``.`` or ``..``, and one holding ``~`` never
+coincides with a directory of some other key.
+
+Writes go to a temporary file in the target directory (named with
+``TEMP_PREFIX``, which contains ``~`` and therefore cannot be a key segment)
+and are then renamed over the target, so readers and listings never observe a
+partial object.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import os
+import re
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+
+from gateway.ports import BlobNotFound, BlobStoreUnavailable
+
+TEMP_PREFIX = ".tmp~"
+"""Name prefix of in-flight writes; files with this prefix are never listed."""
+
+_PAD = "~"
+_SEGMENT = re.compile(r"[A-Za-z0-9._-]+")
+# Linux NAME_MAX; a longer segment would fail with an OSError that would
+# otherwise be mistaken for an unavailable disk.
+_MAX_SEGMENT = 255
+
+
+def _segments(key: str) -> list[str]:
+    """Split ``key`` into path segments, or raise ``ValueError`` if it is not a safe key."""
+    segments = key.split("/")
+    for segment in segments:
+        if not _SEGMENT.fullmatch(segment) or segment in {".", ".."}:
+            raise ValueError(f"invalid blob key {key!r}: bad segment {segment!r}")
+        if len(segment) > _MAX_SEGMENT:
+            raise ValueError(f"invalid blob key {key!r}: segment longer than {_MAX_SEGMENT}")
+    return segments
+
+
+def _fan_out(name: str) -> tuple[str, str]:
+    """Return the two fan-out directory names for a key's last segment."""
+    # Dots become the pad character so a fan-out directory is never "." or "..",
+    # which would let "x/..." address a path outside its directory.
+    head = name[:4].ljust(4, _PAD).replace(".", _PAD)
+    return head[:2], head[2:]
+
+
+def _fsync_dir(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _raise_unless_absent(error: OSError) -> None:
+    # A directory that does not exist (or is a key's file) holds no keys; any
+    # other walk error would silently drop keys from a listing, which garbage
+    # collection must never see.
+    if error.errno not in {errno.ENOENT, errno.ENOTDIR}:
+        raise error
+
+
+class LocalBlobStore:
+    """``BlobStore`` over a directory tree. Thread-safe; safe across processes.
+
+    Keys must match the port's alphabet ``[A-Za-z0-9/._-]`` with no empty,
+    ``.`` or ``..`` segment and no segment over 255 characters; any other key
+    raises ``ValueError`` so it can never address a path outside ``root``.
+
+    A key whose file would sit where another key needs a directory (for
+    example ``x/abcd``, stored at ``x/ab/cd/abcd``, and ``x/ab/cd/abcd/y``)
+    cannot be stored next to it: ``put`` raises ``ValueError``.
+
+    ``put`` is atomic and durable: the file, its directory entry and every
+    directory it creates are fsynced (directories found already in place are
+    taken as durable). ``delete`` is not fsynced: after a crash a deleted object
+    may reappear, which a content-addressed store tolerates as garbage. Empty
+    directories are left in place so a concurrent ``put`` never loses the
+    directory it is writing into. Any ``OSError`` becomes
+    ``BlobStoreUnavailable``.
+    """
+
+    def __init__(self, root: Path) -> None:
+        """Use ``root`` as the store's directory, creating it if missing."""
+        self._root = root.absolute()
+        try:
+            self._root.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise BlobStoreUnavailable(
+                f"cannot create blob store root {self._root}: {exc}"
+            ) from exc
+
+    @property
+    def root(self) -> Path:
+        """The directory holding the store's files."""
+        return self._root
+
+    def path_of(self, key: str) -> Path:
+        """Return the file that holds ``key``; raise ``ValueError`` for an invalid key."""
+        *dirs, name = _segments(key)
+        return self._root.joinpath(*dirs, *_fan_out(name), name)
+
+    def put(self, key: str, data: bytes) -> None:
+        """Store ``data`` under ``key`` atomically and durably."""
+        path = self.path_of(key)
+        try:
+            self._make_dirs(path.parent)
+            fd, tmp_name = tempfile.mkstemp(prefix=TEMP_PREFIX, dir=path.parent)
+            try:
+                with os.fdopen(fd, "wb") as tmp:
+                    tmp.write(data)
+                    tmp.flush()
+                    os.fsync(tmp.fileno())
+                os.replace(tmp_name, path)
+            except BaseException:
+                with contextlib.suppress(OSError):
+                    os.unlink(tmp_name)
+                raise
+            _fsync_dir(path.parent)
+        except (NotADirectoryError, FileExistsError, IsADirectoryError) as exc:
+            raise ValueError(f"blob key {key!r} collides with another key's file: {exc}") from exc
+        except OSError as exc:
+            raise BlobStoreUnavailable(f"cannot write blob {key!r}: {exc}") from exc
+
+    def get(self, key: str) -> bytes:
+        """Return the bytes under ``key``; ``BlobNotFound`` if it was never completely put."""
+        path = self.path_of(key)
+        try:
+            return path.read_bytes()
+        except (FileNotFoundError, NotADirectoryError, IsADirectoryError) as exc:
+            raise BlobNotFound(key) from exc
+        except OSError as exc:
+            raise BlobStoreUnavailable(f"cannot read blob {key!r}: {exc}") from exc
+
+    def delete(self, key: str) -> None:
+        """Remove ``key``; a missing key is not an error."""
+        path = self.path_of(key)
+        try:
+            path.unlink()
+        except (FileNotFoundError, NotADirectoryError, IsADirectoryError):
+            return
+        except OSError as exc:
+            raise BlobStoreUnavailable(f"cannot delete blob {key!r}: {exc}") from exc
+
+    def exists(self, key: str) -> bool:
+        """Tell whether ``key`` holds an object."""
+        path = self.path_of(key)
+        try:
+            return path.is_file()
+        except OSError as exc:
+            raise BlobStoreUnavailable(f"cannot stat blob {key!r}: {exc}") from exc
+
+    def iter_keys(self, prefix: str = "") -> Iterator[str]:
+        """Yield every key starting with ``prefix`` (a plain string prefix).
+
+        Only the subtree of the prefix's directory part is walked. Temporary
+        files and files that do not sit at their key's fan-out position are
+        skipped, so the listing holds exactly the keys ``put`` completed.
+        """
+        top = self._root
+        directory, _, _ = prefix.rpartition("/")
+        if directory:
+            try:
+                top = self._root.joinpath(*_segments(directory))
+            except ValueError:
+                return  # No valid key can start with this prefix.
+        try:
+            for dirpath, _, filenames in os.walk(top, onerror=_raise_unless_absent):
+                parts = Path(dirpath).relative_to(self._root).parts
+                if len(parts) < 2:
+                    continue
+                for name in filenames:
+                    if not _SEGMENT.fullmatch(name) or parts[-2:] != _fan_out(name):
+                        continue
+                    key = "/".join((*parts[:-2], name))
+                    if key.startswith(prefix):
+                        yield key
+        except OSError as exc:
+            raise BlobStoreUnavailable(f"cannot list blobs under {prefix!r}: {exc}") from exc
+
+    def close(self) -> None:
+        """Release nothing: the store holds no open handles between calls."""
+
+    def _make_dirs(self, directory: Path) -> None:
+        """Create ``directory`` and missing parents, fsyncing each new entry's parent."""
+        if directory.is_dir():
+            return
+        self._make_dirs(directory.parent)
+        try:
+            directory.mkdir()
+        except FileExistsError:
+            if not directory.is_dir():
+                raise
+            # A concurrent put created it and may not have fsynced it yet;
+            # this put must not return before the entry is durable.
+        _fsync_dir(directory.parent)

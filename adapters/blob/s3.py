@@ -1,0 +1,189 @@
+"""A blob store in an S3 (or S3-compatible) bucket, one object per key."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+from collections.abc import Callable, Iterator
+from typing import TYPE_CHECKING, TypeVar
+
+import boto3
+from botocore.config import Config
+from botocore.exceptions import (
+    BotoCoreError,
+    ClientError,
+    IncompleteReadError,
+    ReadTimeoutError,
+    ResponseStreamingError,
+)
+
+from gateway.ports import BlobNotFound, BlobStoreUnavailable
+
+if TYPE_CHECKING:
+    from mypy_boto3_s3 import S3Client
+
+_T = TypeVar("_T")
+
+DEFAULT_MAX_ATTEMPTS = 8
+DEFAULT_CONNECT_TIMEOUT = 10.0
+
+_NOT_FOUND_CODES = frozenset({"NoSuchKey", "404", "NotFound"})
+# The server found the upload's Content-MD5 wrong: the body was corrupted in
+# transit. botocore does not retry this, but sending the request again cures it.
+_CORRUPTED_IN_TRANSIT = "BadDigest"
+
+
+class _BodyBrokeOff(Exception):
+    """A response body failed while being read, after botocore's retries were done with it."""
+
+
+def _error_code(error: ClientError) -> str:
+    return str(error.response.get("Error", {}).get("Code", ""))
+
+
+class S3BlobStore:
+    """``BlobStore`` over an S3 bucket, with keys stored under ``prefix``.
+
+    Credentials come from boto3's default chain (environment, profile,
+    instance role, ...) and are never accepted as arguments. Throttling, 5xx
+    and connection errors are retried by botocore (standard mode, up to
+    ``max_attempts`` attempts per request); truncated response bodies and
+    uploads rejected as corrupted are retried here, up to ``max_attempts``
+    times. Whatever survives the retries raises ``BlobStoreUnavailable``,
+    including configuration errors such as a missing bucket or denied access.
+
+    ``put`` sends a Content-MD5 header, which every S3 implementation checks,
+    so a body corrupted in transit is rejected rather than stored.
+
+    Thread-safe: one boto3 client, created here, is shared by all threads.
+    """
+
+    def __init__(
+        self,
+        bucket: str,
+        prefix: str = "",
+        endpoint_url: str | None = None,
+        region: str | None = None,
+        *,
+        max_attempts: int = DEFAULT_MAX_ATTEMPTS,
+        connect_timeout: float = DEFAULT_CONNECT_TIMEOUT,
+    ) -> None:
+        """Address ``bucket`` at ``endpoint_url`` (AWS when ``None``).
+
+        ``prefix`` is a key prefix without leading or trailing ``/``; keys are
+        stored as ``prefix/key``. ``max_attempts`` counts the first attempt,
+        so 1 disables retries. ``connect_timeout`` is in seconds.
+        """
+        if max_attempts < 1:
+            raise ValueError(f"max_attempts must be at least 1, got {max_attempts}")
+        self._bucket = bucket
+        self._prefix = f"{prefix.strip('/')}/" if prefix.strip("/") else ""
+        self._max_attempts = max_attempts
+        config = Config(
+            s3={"addressing_style": "path"},
+            retries={"mode": "standard", "max_attempts": max_attempts},
+            max_pool_connections=32,
+            connect_timeout=connect_timeout,
+            # Content-MD5 already protects uploads; botocore's default extra
+            # CRC32 (sent as an aws-chunked trailer over TLS) is rejected by
+            # several S3-compatible servers.
+            request_checksum_calculation="when_required",
+        )
+        # A private session: boto3's default session is not thread-safe to create.
+        self._client: S3Client = boto3.session.Session().client(
+            "s3", endpoint_url=endpoint_url, region_name=region, config=config
+        )
+
+    @property
+    def bucket(self) -> str:
+        """The bucket holding the objects."""
+        return self._bucket
+
+    @property
+    def prefix(self) -> str:
+        """The key prefix inside the bucket, ``""`` or ending with ``/``."""
+        return self._prefix
+
+    def put(self, key: str, data: bytes) -> None:
+        """Store ``data`` under ``key`` with a single PutObject (atomic in S3)."""
+        md5 = base64.b64encode(hashlib.md5(data, usedforsecurity=False).digest()).decode()
+
+        def attempt() -> None:
+            self._client.put_object(
+                Bucket=self._bucket, Key=self._prefix + key, Body=data, ContentMD5=md5
+            )
+
+        self._call(f"put {key!r}", attempt)
+
+    def get(self, key: str) -> bytes:
+        """Return the object's bytes; ``BlobNotFound`` if there is none."""
+
+        def attempt() -> bytes:
+            response = self._client.get_object(Bucket=self._bucket, Key=self._prefix + key)
+            try:
+                return response["Body"].read()
+            except (IncompleteReadError, ReadTimeoutError, ResponseStreamingError) as exc:
+                raise _BodyBrokeOff from exc
+
+        try:
+            return self._call(f"get {key!r}", attempt)
+        except ClientError as exc:
+            raise BlobNotFound(key) from exc
+
+    def delete(self, key: str) -> None:
+        """Remove ``key``; S3 reports success for a missing key too."""
+
+        def attempt() -> None:
+            self._client.delete_object(Bucket=self._bucket, Key=self._prefix + key)
+
+        self._call(f"delete {key!r}", attempt)
+
+    def exists(self, key: str) -> bool:
+        """Tell whether ``key`` exists, with a HEAD request."""
+
+        def attempt() -> None:
+            self._client.head_object(Bucket=self._bucket, Key=self._prefix + key)
+
+        try:
+            self._call(f"stat {key!r}", attempt)
+        except ClientError:
+            return False
+        return True
+
+    def iter_keys(self, prefix: str = "") -> Iterator[str]:
+        """Yield every key starting with ``prefix``, page by page, with the store prefix removed."""
+        paginator = self._client.get_paginator("list_objects_v2")
+        pages = paginator.paginate(Bucket=self._bucket, Prefix=self._prefix + prefix)
+        try:
+            for page in pages:
+                for obj in page.get("Contents", []):
+                    yield obj["Key"][len(self._prefix) :]
+        except (BotoCoreError, ClientError) as exc:
+            raise BlobStoreUnavailable(f"cannot list s3://{self._bucket}: {exc}") from exc
+
+    def close(self) -> None:
+        """Close the client's connection pool."""
+        self._client.close()
+
+    def _call(self, what: str, attempt: Callable[[], _T]) -> _T:
+        """Run ``attempt``, retrying the failures botocore leaves to its caller.
+
+        A not-found ``ClientError`` is re-raised unchanged for the caller to
+        interpret; every other failure becomes ``BlobStoreUnavailable``.
+        """
+        retries_left = self._max_attempts - 1
+        while True:
+            try:
+                return attempt()
+            except ClientError as exc:
+                code = _error_code(exc)
+                if code in _NOT_FOUND_CODES:
+                    raise
+                if code != _CORRUPTED_IN_TRANSIT or not retries_left:
+                    raise BlobStoreUnavailable(f"s3 {what} failed: {exc}") from exc
+            except _BodyBrokeOff as exc:
+                if not retries_left:
+                    raise BlobStoreUnavailable(f"s3 {what} failed: {exc.__cause__}") from exc
+            except BotoCoreError as exc:
+                raise BlobStoreUnavailable(f"s3 {what} failed: {exc}") from exc
+            retries_left -= 1

@@ -1,0 +1,270 @@
+"""The ``gateway`` command: serve, migrate, users, keys, gc, fsck, stats."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+from tqdm import tqdm
+
+from gateway.core.fsck import fsck
+from gateway.core.gc import collect_garbage
+from gateway.core.identity import SYSTEM, ensure_admin, hash_password, new_access_key_id, new_secret
+from gateway.core.storage import Storage
+from gateway.errors import GatewayError
+from gateway.settings import Settings, SettingsError, load_settings
+
+EXIT_OK, EXIT_PROBLEMS, EXIT_USAGE = 0, 1, 2
+
+
+def _settings(args: argparse.Namespace) -> Settings:
+    overrides = {
+        "data_dir": args.data_dir,
+        "s3_listen": args.s3_listen,
+        "http_listen": args.http_listen,
+        "database_url": args.database_url,
+        "backend_url": args.backend_url,
+    }
+    return load_settings(args.config, overrides=overrides)
+
+
+def _storage(settings: Settings, *, auto_migrate: bool = True) -> Storage:
+    from gateway.server import open_storage
+
+    return open_storage(settings, auto_migrate=auto_migrate)
+
+
+def _print_banner(settings: Settings, storage: Storage) -> None:
+    boot = ensure_admin(storage.metadata, settings.admin)
+    s3_url = f"http://{settings.s3_listen}"
+    lines = [
+        "",
+        "Storage gateway is running",
+        f"  S3 API        {s3_url}   (region {settings.region}, path-style or virtual-hosted)",
+        f"  HTTP          http://{settings.http_listen}/healthz",
+        f"  metadata      {_redact(settings.effective_database_url)}",
+        f"  backend       {settings.effective_backend_url}",
+        "",
+        f"  admin user    {boot.user.name}",
+        f"  access key    {boot.access_key_id}",
+    ]
+    if boot.generated_password:
+        lines.append(f"  password      {boot.generated_password}")
+    if boot.generated_secret:
+        lines.append(f"  secret key    {boot.generated_secret}")
+    if boot.generated:
+        lines += ["", "  These generated credentials are shown only this once: keep them now."]
+    else:
+        lines.append(
+            "  secret key    (as set before; `gateway key create <user>` makes a new pair)"
+        )
+    lines += [
+        "",
+        f"  aws --endpoint-url {s3_url} s3 ls",
+        "",
+    ]
+    print("\n".join(lines), flush=True)
+
+
+def _redact(url: str) -> str:
+    from sqlalchemy.engine import make_url
+
+    return make_url(url).render_as_string(hide_password=True)
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    """Migrate if needed, ensure the admin exists, and serve until interrupted."""
+    from gateway.server import serve_forever
+
+    settings = _settings(args)
+    storage = _storage(settings)
+    _print_banner(settings, storage)
+    serve_forever(settings, storage)
+    return EXIT_OK
+
+
+def cmd_migrate(args: argparse.Namespace) -> int:
+    """Apply database migrations up to the newest."""
+    from adapters.sql.engine import migrate
+
+    settings = _settings(args)
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    migrate(settings.effective_database_url)
+    print(f"database at {_redact(settings.effective_database_url)} is up to date")
+    return EXIT_OK
+
+
+def cmd_user_add(args: argparse.Namespace) -> int:
+    """Create a user with a password and a first access key pair, printed once."""
+    storage = _storage(_settings(args))
+    password = args.password or new_secret()[:24]
+    user = storage.metadata.create_user(args.name, hash_password(password), is_admin=args.admin)
+    key = storage.metadata.create_access_key(user.name, new_access_key_id(), new_secret())
+    storage.metadata.record_audit(SYSTEM, "CreateUser", user.name)
+    print(f"user        {user.name}{' (admin)' if user.is_admin else ''}")
+    if not args.password:
+        print(f"password    {password}")
+    print(f"access key  {key.access_key_id}\nsecret key  {key.secret}")
+    return EXIT_OK
+
+
+def cmd_user_list(args: argparse.Namespace) -> int:
+    """List users."""
+    storage = _storage(_settings(args))
+    for user in storage.metadata.list_users():
+        print(f"{user.name}\t{'admin' if user.is_admin else 'user'}\t{user.created_at:%Y-%m-%d}")
+    return EXIT_OK
+
+
+def cmd_user_remove(args: argparse.Namespace) -> int:
+    """Remove a user who owns no buckets."""
+    storage = _storage(_settings(args))
+    storage.metadata.remove_user(args.name)
+    storage.metadata.record_audit(SYSTEM, "RemoveUser", args.name)
+    print(f"removed user {args.name}")
+    return EXIT_OK
+
+
+def cmd_key_create(args: argparse.Namespace) -> int:
+    """Create an access key pair for a user; the secret is printed once."""
+    storage = _storage(_settings(args))
+    key = storage.metadata.create_access_key(args.user, new_access_key_id(), new_secret())
+    storage.metadata.record_audit(SYSTEM, "CreateAccessKey", f"{args.user} {key.access_key_id}")
+    print(f"access key  {key.access_key_id}\nsecret key  {key.secret}")
+    return EXIT_OK
+
+
+def cmd_key_list(args: argparse.Namespace) -> int:
+    """List access keys (never their secrets)."""
+    storage = _storage(_settings(args))
+    for key in storage.metadata.list_access_keys(args.user):
+        state = f"revoked {key.revoked_at:%Y-%m-%d}" if key.revoked_at else "active"
+        print(f"{key.access_key_id}\t{key.user_name}\t{key.created_at:%Y-%m-%d}\t{state}")
+    return EXIT_OK
+
+
+def cmd_key_revoke(args: argparse.Namespace) -> int:
+    """Revoke an access key for good."""
+    storage = _storage(_settings(args))
+    storage.metadata.revoke_access_key(args.access_key_id)
+    storage.metadata.record_audit(SYSTEM, "RevokeAccessKey", args.access_key_id)
+    print(f"revoked {args.access_key_id}")
+    return EXIT_OK
+
+
+def cmd_gc(args: argparse.Namespace) -> int:
+    """Delete chunks no object references, after the grace period."""
+    settings = _settings(args)
+    storage = _storage(settings)
+    grace = settings.gc_grace_seconds if args.grace_seconds is None else args.grace_seconds
+    report = collect_garbage(storage.metadata, storage.blobs, grace)
+    print(
+        f"deleted {report.chunks_deleted} chunks ({report.bytes_freed} bytes) and "
+        f"{report.orphan_blobs_deleted} orphaned blobs"
+    )
+    return EXIT_OK
+
+
+def cmd_fsck(args: argparse.Namespace) -> int:
+    """Verify every chunk and reference count; exit 1 when anything is wrong."""
+    storage = _storage(_settings(args))
+    total = storage.metadata.count_chunks()
+    with tqdm(total=total, unit="chunk", disable=args.quiet, file=sys.stderr) as bar:
+        report = fsck(storage.metadata, storage.chunks, progress=lambda done: bar.update(done))
+    for label, keys in (
+        ("missing", report.missing),
+        ("corrupt", report.corrupt),
+        ("unreadable", report.unreadable),
+    ):
+        for key in keys:
+            print(f"{label}: {key}")
+    for content_id, stored, real in report.refcount_mismatches:
+        print(f"refcount: chunk {content_id} says {stored}, manifests say {real}")
+    verdict = "all well" if report.ok else "PROBLEMS FOUND"
+    print(f"checked {report.checked} chunks: {verdict}")
+    return EXIT_OK if report.ok else EXIT_PROBLEMS
+
+
+def cmd_stats(args: argparse.Namespace) -> int:
+    """Print object and storage totals with the dedup and compression ratios."""
+    stats = _storage(_settings(args)).stats()
+    print(
+        f"objects            {stats.objects}\n"
+        f"logical bytes      {stats.logical_bytes}\n"
+        f"unique bytes       {stats.unique_bytes}\n"
+        f"stored bytes       {stats.stored_bytes}\n"
+        f"chunks             {stats.chunks}\n"
+        f"dedup ratio        {stats.dedup_ratio:.2f}\n"
+        f"compression ratio  {stats.compression_ratio:.2f}\n"
+        f"overall ratio      {stats.dedup_ratio * stats.compression_ratio:.2f}"
+    )
+    return EXIT_OK
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser of every sub-command."""
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--config", type=Path, help="TOML settings file")
+    common.add_argument("--data-dir", help="data directory (GATEWAY_DATA_DIR)")
+    common.add_argument("--s3-listen", help="S3 API HOST:PORT (GATEWAY_S3_LISTEN)")
+    common.add_argument("--http-listen", help="HTTP HOST:PORT (GATEWAY_HTTP_LISTEN)")
+    common.add_argument("--database-url", help="SQLAlchemy URL (GATEWAY_DATABASE_URL)")
+    common.add_argument("--backend-url", help="file:///path or s3://bucket/prefix?endpoint_url=")
+    parser = argparse.ArgumentParser(prog="gateway", description=__doc__)
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    def command(
+        group: Any, name: str, handler: Callable[[argparse.Namespace], int]
+    ) -> argparse.ArgumentParser:
+        sub: argparse.ArgumentParser = group.add_parser(
+            name, parents=[common], help=(handler.__doc__ or "").strip()
+        )
+        sub.set_defaults(handler=handler)
+        return sub
+
+    command(commands, "serve", cmd_serve)
+    command(commands, "migrate", cmd_migrate)
+    users = commands.add_parser("user", help="manage users").add_subparsers(
+        dest="action", required=True
+    )
+    add = command(users, "add", cmd_user_add)
+    add.add_argument("name")
+    add.add_argument("--password", help="password (generated and printed when omitted)")
+    add.add_argument("--admin", action="store_true", help="make the user an administrator")
+    command(users, "list", cmd_user_list)
+    command(users, "remove", cmd_user_remove).add_argument("name")
+    keys = commands.add_parser("key", help="manage S3 access keys").add_subparsers(
+        dest="action", required=True
+    )
+    command(keys, "create", cmd_key_create).add_argument("user")
+    command(keys, "list", cmd_key_list).add_argument("user", nargs="?")
+    command(keys, "revoke", cmd_key_revoke).add_argument("access_key_id")
+    gc = command(commands, "gc", cmd_gc)
+    gc.add_argument("--grace-seconds", type=int, help="override the configured grace period")
+    fsck_parser = command(commands, "fsck", cmd_fsck)
+    fsck_parser.add_argument("--quiet", action="store_true", help="no progress bar")
+    command(commands, "stats", cmd_stats)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the ``gateway`` console script; returns the exit code."""
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(
+        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
+    logging.getLogger("alembic").setLevel(logging.WARNING)
+    try:
+        code: int = args.handler(args)
+    except (SettingsError, GatewayError, ValueError) as exc:
+        print(f"gateway: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    return code
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,34 @@
+"""Translation of the core's domain errors into S3 errors."""
+
+from __future__ import annotations
+
+from gateway import errors
+from gateway.ports import BlobStoreUnavailable
+from gateway.s3 import errors as s3
+
+_MAPPING: tuple[tuple[type[Exception], type[s3.S3Error]], ...] = (
+    (errors.BucketNotFoundError, s3.NoSuchBucket),
+    (errors.ObjectNotFoundError, s3.NoSuchKey),
+    (errors.UploadNotFoundError, s3.NoSuchUpload),
+    (errors.AccessDeniedError, s3.AccessDenied),
+    (errors.InvalidBucketNameError, s3.InvalidBucketName),
+    (errors.KeyTooLongError, s3.KeyTooLongError),
+    (errors.InvalidKeyError, s3.InvalidArgument),
+    (errors.BucketNotEmptyError, s3.BucketNotEmpty),
+    (errors.ChecksumMismatchError, s3.BadDigest),
+    (errors.IncompleteBodyError, s3.IncompleteBody),
+    (errors.InvalidPartError, s3.InvalidPart),
+    (errors.InvalidPartOrderError, s3.InvalidPartOrder),
+    (errors.EntityTooSmallError, s3.EntityTooSmall),
+    (errors.EntityTooLargeError, s3.EntityTooLarge),
+    (BlobStoreUnavailable, s3.ServiceUnavailable),
+)
+
+
+def to_s3_error(error: Exception) -> s3.S3Error:
+    """The S3 error a domain error maps to; InternalError for anything unexpected."""
+    for domain, protocol in _MAPPING:
+        if isinstance(error, domain):
+            message = str(error) if protocol.status < 500 else None
+            return protocol(message if message and protocol is s3.InvalidArgument else None)
+    return s3.InternalError()

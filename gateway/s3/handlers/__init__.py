@@ -1,0 +1,1 @@
+"""S3 operation handlers, one function per operation, named after it."""
