@@ -1,1 +1,5 @@
-pytest_plugins = ["tests.support.moto_server"]
+pytest_plugins = [
+    "tests.support.moto_server",
+    "tests.support.postgres",
+    "tests.support.gateway_server",
+]

@@ -61,8 +61,8 @@ def _now() -> datetime:
 
 
 def _aware(moment: datetime) -> datetime:
-    """SQLite returns naive datetimes; every datetime we store is UTC."""
-    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+    """Every stored time is UTC: SQLite returns it naive, PostgreSQL in the session's zone."""
+    return moment.astimezone(UTC) if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
 def _user(row: UserRow) -> User:
