@@ -13,8 +13,10 @@ once per segment (not twice) and never normalised. Clients do not all encode
 alike, so a signature is accepted when it matches either the canonical form
 (every path segment and query name/value percent-decoded, then encoded with
 the SigV4 rules) or the request exactly as sent (raw path, raw query pairs
-sorted). Both describe the same bytes on the wire, so neither lets a
-signature be moved to another request.
+sorted). Either form pins the method, resource, parameters and signed
+headers, so neither lets a signature be replayed against another request.
+S3 reads ``+`` in a query as a space (in a path it is a ``+``); query
+parsers downstream MUST do the same.
 
 Secrets and computed signatures never appear in errors or logs.
 """
@@ -63,6 +65,7 @@ _AMZ_DATE_FORMAT = "%Y%m%dT%H%M%SZ"
 _AMZ_DATE = re.compile(r"\d{8}T\d{6}Z")
 _SHA256_HEX = re.compile(r"[0-9a-fA-F]{64}")
 _SIGNATURE = re.compile(r"[0-9a-f]{64}")
+_DIGITS = re.compile(r"[0-9]{1,19}")
 _IO_SIZE = 64 * 1024
 _PRESIGN_PARAMS = (
     "X-Amz-Algorithm",
@@ -164,7 +167,8 @@ class SignedRequest:
         The path and query come from ``REQUEST_URI`` (cheroot sets it to the
         raw request-target) so that percent-encoding survives; without it they
         are rebuilt from ``PATH_INFO`` and ``QUERY_STRING``. Header values,
-        which WSGI decodes as latin-1, are re-read as UTF-8 where valid.
+        which WSGI decodes as latin-1, and any raw non-ASCII in the request
+        target are re-read as UTF-8 where valid.
         """
         headers: dict[str, str] = {}
         for key, value in environ.items():
@@ -179,6 +183,7 @@ class SignedRequest:
             headers[name] = _from_latin1(value)
         uri = environ.get("REQUEST_URI")
         if isinstance(uri, str) and uri:
+            uri = _from_latin1(uri)
             if not uri.startswith("/"):
                 parts = urlsplit(uri)
                 uri = parts.path + ("?" + parts.query if parts.query else "")
@@ -656,7 +661,7 @@ def _length_header(headers: Mapping[str, str], name: str, error: type[S3Error]) 
     value = headers.get(name)
     if value is None:
         return None
-    if not value.strip().isdigit():
+    if not _DIGITS.fullmatch(value.strip()):
         raise error(f"Invalid value {value!r} for header {name}.")
     return int(value)
 
