@@ -1,0 +1,86 @@
+"""Settings: defaults, TOML file, GATEWAY_* environment and CLI overrides, in that order."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from gateway.settings import Listen, SettingsError, load_settings
+
+
+def test_embedded_defaults_need_no_file(tmp_path: Path) -> None:
+    settings = load_settings(None, environ={})
+    assert settings.s3_listen == Listen("127.0.0.1", 9000)
+    assert settings.http_listen == Listen("127.0.0.1", 8080)
+    assert settings.data_dir == Path("data")
+    assert settings.effective_database_url.startswith("sqlite:///")
+    assert settings.effective_database_url.endswith("data/gateway.db")
+    assert settings.effective_backend_url.startswith("file:///")
+
+
+def test_file_then_environment_then_overrides(tmp_path: Path) -> None:
+    config = tmp_path / "gateway.toml"
+    config.write_text(
+        'data_dir = "/srv/file"\ns3_listen = "0.0.0.0:9100"\nregion = "eu-west-1"\n'
+        '[admin]\nuser = "root-from-file"\n'
+    )
+    environ = {
+        "GATEWAY_DATA_DIR": "/srv/env",
+        "GATEWAY_HTTP_LISTEN": "127.0.0.1:18080",
+        "GATEWAY_DATABASE_URL": "postgresql+psycopg://u@h/db",
+        "GATEWAY_BACKEND_URL": "s3://bucket/prefix?endpoint_url=http://127.0.0.1:9999",
+        "GATEWAY_ADMIN_ACCESS_KEY": "AKIAEXAMPLE",
+        "GATEWAY_ADMIN_SECRET_KEY": "s3cr3t",
+        "GATEWAY_ADMIN_PASSWORD": "pw",
+    }
+    settings = load_settings(config, environ=environ, overrides={"s3_listen": "127.0.0.1:9200"})
+    assert settings.data_dir == Path("/srv/env")
+    assert settings.s3_listen == Listen("127.0.0.1", 9200)
+    assert settings.http_listen == Listen("127.0.0.1", 18080)
+    assert settings.region == "eu-west-1"
+    assert settings.effective_database_url == "postgresql+psycopg://u@h/db"
+    assert settings.effective_backend_url.startswith("s3://bucket/prefix")
+    assert settings.admin.user == "root-from-file"
+    assert settings.admin.access_key == "AKIAEXAMPLE"
+    assert settings.admin.secret_key == "s3cr3t"
+    assert "s3cr3t" not in repr(settings) and "'pw'" not in repr(settings)
+
+
+def test_config_file_from_environment(tmp_path: Path) -> None:
+    config = tmp_path / "other.toml"
+    config.write_text("compression_level = 9\n")
+    assert load_settings(environ={"GATEWAY_CONFIG": str(config)}).compression_level == 9
+
+
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        ("no_such_setting = 1\n", "unknown settings"),
+        ('s3_listen = "nonsense"\n', "HOST:PORT"),
+        ("chunk_avg_size = 10\n", "chunk_avg_size"),
+        ("compression_level = 99\n", "compression_level"),
+        ("this is = not toml = at all\n", "cannot read"),
+    ],
+)
+def test_bad_files_are_rejected_clearly(tmp_path: Path, content: str, message: str) -> None:
+    config = tmp_path / "bad.toml"
+    config.write_text(content)
+    with pytest.raises(SettingsError, match=message):
+        load_settings(config, environ={})
+
+
+def test_named_file_must_exist(tmp_path: Path) -> None:
+    with pytest.raises(SettingsError):
+        load_settings(tmp_path / "missing.toml", environ={})
+
+
+def test_ipv6_listen_address() -> None:
+    assert Listen.parse("[::1]:9000") == Listen("::1", 9000)
+    assert str(Listen("::1", 9000)) == "[::1]:9000"
+
+
+def test_shipped_example_config_is_valid() -> None:
+    example = Path(__file__).resolve().parents[2] / "config" / "gateway.toml"
+    settings = load_settings(example, environ={})
+    assert settings.s3_listen == Listen("127.0.0.1", 9000)
