@@ -60,7 +60,8 @@ class Chunker:
 
     def _cut(self, *, final: bool) -> list[bytes]:
         end = len(self._buffer)
-        chunks = [bytes(self._buffer[start:stop]) for start, stop in self._boundaries(final)]
+        with memoryview(self._buffer) as view:
+            chunks = [bytes(view[start:stop]) for start, stop in self._boundaries(final)]
         if chunks:
             del self._buffer[: end if final else sum(len(c) for c in chunks)]
         return chunks

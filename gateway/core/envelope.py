@@ -12,7 +12,8 @@ Layout (big-endian)::
     16     4    payload CRC-32   zlib.crc32 of the payload bytes
     20     ...  payload
 
-A chunk is compressed only when that makes it smaller. ``decode`` checks every field
+A chunk is compressed only when that makes it smaller (and not even tried when a
+sample of it does not compress). ``decode`` checks every field
 and raises ``ChunkIntegrityError`` naming the first thing that is wrong.
 """
 
@@ -30,6 +31,9 @@ MAGIC = b"GWCK"
 VERSION = 1
 FLAG_ZSTD = 0x01
 HEADER = struct.Struct(">4sBBHIII")
+SAMPLE_SIZE = 64 * 1024
+# A sample that keeps more than this share of its size is taken as incompressible.
+INCOMPRESSIBLE_RATIO = 0.97
 
 _local = threading.local()
 
@@ -49,13 +53,26 @@ def _decompressor() -> zstandard.ZstdDecompressor:
     return decompressor
 
 
+def _looks_incompressible(plain: bytes) -> bool:
+    """Whether a fast trial on a sample says compressing ``plain`` would be wasted work.
+
+    Random-looking data (already compressed media, archives, encrypted files) costs
+    zstd as much time as text and gains nothing; a 64 KiB sample at level 1 tells.
+    """
+    if len(plain) < 4 * SAMPLE_SIZE:
+        return False
+    middle = len(plain) // 2
+    sample = plain[middle : middle + SAMPLE_SIZE]
+    return len(_compressor(1).compress(sample)) > SAMPLE_SIZE * INCOMPRESSIBLE_RATIO
+
+
 def encode(plain: bytes, level: int = 3) -> bytes:
     """Wrap ``plain`` in an envelope, zstd-compressed at ``level`` when that shrinks it."""
-    compressed = _compressor(level).compress(plain)
-    if len(compressed) < len(plain):
-        payload, flags = compressed, FLAG_ZSTD
-    else:
-        payload, flags = plain, 0
+    payload, flags = plain, 0
+    if not _looks_incompressible(plain):
+        compressed = _compressor(level).compress(plain)
+        if len(compressed) < len(plain):
+            payload, flags = compressed, FLAG_ZSTD
     header = HEADER.pack(MAGIC, VERSION, flags, 0, len(plain), len(payload), zlib.crc32(payload))
     return header + payload
 

@@ -54,7 +54,7 @@ class ObjectWriter:
         chunks: ChunkStore,
         executor: Executor,
         sizes: ChunkSizes,
-        max_in_flight: int = 4,
+        max_in_flight: int = 6,
     ) -> None:
         self._chunks = chunks
         self._executor = executor
@@ -63,6 +63,7 @@ class ObjectWriter:
         self._pending: deque[tuple[int, int, Future[Chunk]]] = deque()
         self._entries: list[ManifestEntry] = []
         self._md5 = hashlib.md5(usedforsecurity=False)
+        self._md5_pending: Future[None] | None = None
         self._size = 0
         self._closed = False
 
@@ -70,10 +71,18 @@ class ObjectWriter:
         """Add bytes to the object; return how many were taken (all of them)."""
         if self._closed:
             raise ValueError("write to a finished or aborted ObjectWriter")
-        self._md5.update(data)
-        for piece in self._chunker.feed(data):
+        block = bytes(data)
+        # MD5 runs on the pool, one block after the other, while this thread cuts chunks.
+        self._wait_for_md5()
+        self._md5_pending = self._executor.submit(self._md5.update, block)
+        for piece in self._chunker.feed(block):
             self._submit(piece)
-        return len(data)
+        return len(block)
+
+    def _wait_for_md5(self) -> None:
+        if self._md5_pending is not None:
+            self._md5_pending.result()
+            self._md5_pending = None
 
     def write_from(self, stream: Readable) -> None:
         """Copy ``stream`` into the object until ``read`` returns b""."""
@@ -86,6 +95,7 @@ class ObjectWriter:
             self._submit(piece)
         while self._pending:
             self._collect()
+        self._wait_for_md5()
         self._closed = True
         return WrittenBody(tuple(self._entries), self._size, self._md5.digest())
 
@@ -95,6 +105,8 @@ class ObjectWriter:
         while self._pending:
             _, _, future = self._pending.popleft()
             future.cancel() or future.exception()
+        if self._md5_pending is not None:
+            self._md5_pending.exception()
 
     def _submit(self, piece: bytes) -> None:
         while len(self._pending) >= self._max_in_flight:

@@ -396,11 +396,21 @@ def test_malformed_x_amz_date(date: str) -> None:
         auth(header_request(VALID_AUTHORIZATION, x_amz_date=date))
 
 
-def test_missing_content_sha256() -> None:
+def test_missing_content_sha256_with_a_body_is_refused() -> None:
     request = header_request(VALID_AUTHORIZATION)
     headers = {k: v for k, v in request.headers.items() if k != "x-amz-content-sha256"}
+    headers["content-length"] = "5"
     with pytest.raises(InvalidRequest, match="x-amz-content-sha256"):
-        auth(SignedRequest("GET", "/bucket/key", "", headers))
+        auth(SignedRequest("PUT", "/bucket/key", "", headers))
+
+
+def test_generic_signer_without_content_sha256_authenticates_a_bodiless_get() -> None:
+    """curl --aws-sigv4 signs a GET with the empty body's hash and sends no header."""
+    request = new_request("GET", "/bucket/key", None, b"")
+    botocore.auth.SigV4Auth(CREDS, "s3", "us-east-1").add_auth(request)
+    signed = to_signed_request(request)
+    assert "x-amz-content-sha256" not in signed.headers
+    assert auth(signed).access_key == CREDS.access_key
 
 
 @pytest.mark.parametrize(
