@@ -57,8 +57,9 @@ class BlobStore(Protocol):
         """Store ``data`` under ``key``.
 
         MUST be atomic: a concurrent or later ``get`` sees either nothing or all
-        of ``data``, never a prefix. MUST be durable when it returns. MAY
-        overwrite an existing object of the same key. Temporary failures MUST
+        of ``data``, never a prefix. MAY return before the data is durable; it
+        MUST be durable once a later ``flush`` returns. MAY overwrite an existing
+        object of the same key. Temporary failures MUST
         be retried internally; raise ``BlobStoreUnavailable`` once retries are
         exhausted.
         """
@@ -84,6 +85,14 @@ class BlobStore(Protocol):
         """Yield every key that starts with ``prefix``, in no particular order.
 
         MUST NOT yield keys of objects whose ``put`` has not completed.
+        """
+        ...
+
+    def flush(self) -> None:
+        """Make every ``put`` that returned before this call durable.
+
+        Callers flush before committing metadata that names the blobs, so a crash
+        never leaves a committed reference to bytes that were lost.
         """
         ...
 

@@ -23,7 +23,7 @@ from typing import Literal
 
 from gateway.ports import BlobStore, BlobStoreUnavailable
 
-Operation = Literal["put", "get", "delete", "exists", "iter_keys"]
+Operation = Literal["put", "get", "delete", "exists", "iter_keys", "flush"]
 """The operations faults can be attached to; ``iter_keys`` matches on its prefix."""
 
 KeyPredicate = Callable[[str], bool]
@@ -120,6 +120,11 @@ class FaultyBlobStore:
         """Count, maybe fail (matching ``prefix``), then delegate."""
         self._enter("iter_keys", prefix)
         return self.inner.iter_keys(prefix)
+
+    def flush(self) -> None:
+        """Count, maybe fail (predicates see an empty key), then delegate."""
+        self._enter("flush", "")
+        self.inner.flush()
 
     def close(self) -> None:
         """Count, then delegate; closing never fails."""

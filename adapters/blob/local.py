@@ -22,11 +22,13 @@ partial object.
 from __future__ import annotations
 
 import contextlib
+import ctypes
+import ctypes.util
 import errno
 import os
 import re
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 from gateway.ports import BlobNotFound, BlobStoreUnavailable
@@ -60,12 +62,17 @@ def _fan_out(name: str) -> tuple[str, str]:
     return head[:2], head[2:]
 
 
-def _fsync_dir(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
+def _load_syncfs() -> Callable[[int], int] | None:
+    """Linux's ``syncfs(2)``: flush one file system, not every mounted one."""
     try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
+        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
+        syncfs: Callable[[int], int] = libc.syncfs
+    except (OSError, AttributeError):
+        return None
+    return syncfs
+
+
+_SYNCFS = _load_syncfs()
 
 
 def _raise_unless_absent(error: OSError) -> None:
@@ -87,10 +94,11 @@ class LocalBlobStore:
     example ``x/abcd``, stored at ``x/ab/cd/abcd``, and ``x/ab/cd/abcd/y``)
     cannot be stored next to it: ``put`` raises ``ValueError``.
 
-    ``put`` is atomic and durable: the file, its directory entry and every
-    directory it creates are fsynced (directories found already in place are
-    taken as durable). ``delete`` is not fsynced: after a crash a deleted object
-    may reappear, which a content-addressed store tolerates as garbage. Empty
+    ``put`` is atomic (temp file, then rename) but returns before the bytes are
+    on disk; ``flush`` makes every earlier ``put`` durable with one ``syncfs``
+    of the store's file system, which costs far less than an fsync of every
+    file and directory. ``delete`` is not made durable: after a crash a deleted
+    object may reappear, which a content-addressed store tolerates as garbage. Empty
     directories are left in place so a concurrent ``put`` never loses the
     directory it is writing into. Any ``OSError`` becomes
     ``BlobStoreUnavailable``.
@@ -117,7 +125,7 @@ class LocalBlobStore:
         return self._root.joinpath(*dirs, *_fan_out(name), name)
 
     def put(self, key: str, data: bytes) -> None:
-        """Store ``data`` under ``key`` atomically and durably."""
+        """Store ``data`` under ``key`` atomically; durable after the next ``flush``."""
         path = self.path_of(key)
         try:
             self._make_dirs(path.parent)
@@ -125,14 +133,11 @@ class LocalBlobStore:
             try:
                 with os.fdopen(fd, "wb") as tmp:
                     tmp.write(data)
-                    tmp.flush()
-                    os.fsync(tmp.fileno())
                 os.replace(tmp_name, path)
             except BaseException:
                 with contextlib.suppress(OSError):
                     os.unlink(tmp_name)
                 raise
-            _fsync_dir(path.parent)
         except (NotADirectoryError, FileExistsError, IsADirectoryError) as exc:
             raise ValueError(f"blob key {key!r} collides with another key's file: {exc}") from exc
         except OSError as exc:
@@ -194,11 +199,23 @@ class LocalBlobStore:
         except OSError as exc:
             raise BlobStoreUnavailable(f"cannot list blobs under {prefix!r}: {exc}") from exc
 
+    def flush(self) -> None:
+        """Make every ``put`` that returned before this call durable (file and entry)."""
+        try:
+            fd = os.open(self._root, os.O_RDONLY | os.O_DIRECTORY)
+            try:
+                if _SYNCFS is None or _SYNCFS(fd) != 0:
+                    os.sync()
+            finally:
+                os.close(fd)
+        except OSError as exc:
+            raise BlobStoreUnavailable(f"cannot flush {self._root}: {exc}") from exc
+
     def close(self) -> None:
         """Release nothing: the store holds no open handles between calls."""
 
     def _make_dirs(self, directory: Path) -> None:
-        """Create ``directory`` and missing parents, fsyncing each new entry's parent."""
+        """Create ``directory`` and missing parents (a concurrent put may race us)."""
         if directory.is_dir():
             return
         self._make_dirs(directory.parent)
@@ -207,6 +224,3 @@ class LocalBlobStore:
         except FileExistsError:
             if not directory.is_dir():
                 raise
-            # A concurrent put created it and may not have fsynced it yet;
-            # this put must not return before the entry is durable.
-        _fsync_dir(directory.parent)

@@ -161,6 +161,9 @@ class S3BlobStore:
         except (BotoCoreError, ClientError) as exc:
             raise BlobStoreUnavailable(f"cannot list s3://{self._bucket}: {exc}") from exc
 
+    def flush(self) -> None:
+        """Nothing to do: S3 acknowledges a put only once it is durable."""
+
     def close(self) -> None:
         """Close the client's connection pool."""
         self._client.close()

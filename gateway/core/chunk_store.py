@@ -57,7 +57,8 @@ class ChunkStore:
         """Make sure ``plain`` is stored once and return its chunk (refcount not yet raised).
 
         The chunk is touched, so garbage collection spares it for its grace period; the
-        caller must reference it (commit a manifest) within that period.
+        caller must reference it (commit a manifest) within that period, and ``flush``
+        before committing.
         """
         cid = content_id(plain)
         existing = self._metadata.touch_chunk(cid)
@@ -71,6 +72,10 @@ class ChunkStore:
             # Another writer stored the same content first; ours is a spare copy.
             self._blobs.delete(key)
         return chunk
+
+    def flush(self) -> None:
+        """Make every chunk stored so far durable in the backend."""
+        self._blobs.flush()
 
     def load(self, cid: str, backend_key: str) -> bytes:
         """Fetch, decode and verify one chunk; raise ChunkIntegrityError if damaged."""

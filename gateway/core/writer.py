@@ -19,6 +19,9 @@ from gateway.core.chunker import Chunker, ChunkSizes
 from gateway.records import Chunk, ManifestEntry
 
 READ_SIZE = 1 << 20
+# Stored chunks are flushed to durable storage in the background every this many bytes,
+# so the final flush before the commit has little left to write.
+FLUSH_INTERVAL = 64 << 20
 
 
 class Readable(Protocol):
@@ -65,6 +68,8 @@ class ObjectWriter:
         self._md5 = hashlib.md5(usedforsecurity=False)
         self._md5_pending: Future[None] | None = None
         self._size = 0
+        self._unflushed = 0
+        self._flushes: list[Future[None]] = []
         self._closed = False
 
     def write(self, data: bytes | bytearray | memoryview) -> int:
@@ -90,12 +95,18 @@ class ObjectWriter:
             self.write(block)
 
     def finish(self) -> WrittenBody:
-        """Flush the last chunks and wait for every store; return the manifest."""
+        """Store the last chunks, wait for every store and make them durable.
+
+        Returns the manifest, which may be committed as soon as this returns.
+        """
         for piece in self._chunker.finish():
             self._submit(piece)
         while self._pending:
             self._collect()
         self._wait_for_md5()
+        for flush in self._flushes:
+            flush.result()
+        self._chunks.flush()
         self._closed = True
         return WrittenBody(tuple(self._entries), self._size, self._md5.digest())
 
@@ -107,6 +118,8 @@ class ObjectWriter:
             future.cancel() or future.exception()
         if self._md5_pending is not None:
             self._md5_pending.exception()
+        for flush in self._flushes:
+            flush.exception()
 
     def _submit(self, piece: bytes) -> None:
         while len(self._pending) >= self._max_in_flight:
@@ -119,3 +132,10 @@ class ObjectWriter:
         offset, length, future = self._pending.popleft()
         chunk = future.result()
         self._entries.append(ManifestEntry(offset, length, chunk.id))
+        self._unflushed += length
+        if self._unflushed >= FLUSH_INTERVAL:
+            self._unflushed = 0
+            for flush in [f for f in self._flushes if f.done()]:
+                flush.result()  # a failed background flush fails the upload now
+                self._flushes.remove(flush)
+            self._flushes.append(self._executor.submit(self._chunks.flush))

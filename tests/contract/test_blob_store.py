@@ -69,6 +69,29 @@ def test_put_then_get_returns_the_same_bytes(store: BlobStore, data: bytes) -> N
     assert store.get("chunks/0123456789abcdef") == data
 
 
+def test_flush_keeps_every_put_readable(store: BlobStore) -> None:
+    for index in range(5):
+        store.put(f"chunks/flushed{index:02d}", bytes([index]) * 1000)
+    store.flush()
+    store.flush()
+    assert [store.get(f"chunks/flushed{i:02d}") for i in range(5)] == [
+        bytes([i]) * 1000 for i in range(5)
+    ]
+
+
+def test_local_flush_failure_raises_unavailable(
+    local: LocalBlobStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    local.put("chunks/abcdef", b"data")
+
+    def broken_open(*args: object, **kwargs: object) -> int:
+        raise OSError(errno.EIO, os.strerror(errno.EIO))
+
+    monkeypatch.setattr(os, "open", broken_open)
+    with pytest.raises(BlobStoreUnavailable, match="cannot flush"):
+        local.flush()
+
+
 def test_put_overwrites(store: BlobStore) -> None:
     store.put("k/overwritten", b"first version, longer")
     store.put("k/overwritten", b"second")
@@ -237,10 +260,10 @@ def test_local_failed_write_raises_unavailable_and_cleans_up(
 ) -> None:
     local.put("chunks/abcdef", b"old")
 
-    def broken_fsync(fd: int) -> None:
+    def broken_replace(source: str, target: object) -> None:
         raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
 
-    monkeypatch.setattr(os, "fsync", broken_fsync)
+    monkeypatch.setattr(os, "replace", broken_replace)
     with pytest.raises(BlobStoreUnavailable, match="No space left"):
         local.put("chunks/abcdef", b"new")
     monkeypatch.undo()

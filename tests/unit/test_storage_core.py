@@ -240,3 +240,14 @@ def test_listing_pages_with_delimiter_give_each_entry_once(core: CoreFixture) ->
             break
         after = page.next_after
     assert seen == sorted({"dir0/", "dir1/", "dir2/", "dir3/", *[f"top{i}" for i in range(5)]})
+
+
+def test_chunks_are_flushed_before_the_commit(core: CoreFixture) -> None:
+    core.blobs.reset_calls()
+    core.put("k", _random(300_000, seed=30))
+    assert core.blobs.calls["flush"] >= 1
+    core.blobs.fail_nth("flush", 1)
+    with pytest.raises(BlobStoreUnavailable):
+        core.put("k2", _random(300_000, seed=31))
+    with pytest.raises(ObjectNotFoundError):
+        core.storage.head_object(core.user, core.bucket, "k2")
