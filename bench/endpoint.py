@@ -1,0 +1,51 @@
+"""Where an S3 server listens and with which credentials, and a boto3 client for it."""
+
+from __future__ import annotations
+
+import contextlib
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+import boto3
+from botocore.config import Config
+
+if TYPE_CHECKING:
+    from mypy_boto3_s3 import S3Client
+
+REGION = "us-east-1"
+
+
+@dataclass(frozen=True)
+class Endpoint:
+    """An S3 API base URL (``http://127.0.0.1:PORT``, path-style) and its SigV4 credentials."""
+
+    url: str
+    access_key: str
+    secret_key: str = field(repr=False)
+    region: str = REGION
+
+    def object_url(self, bucket: str, key: str) -> str:
+        """The path-style URL of ``key`` in ``bucket``; ``key`` must be URL-safe as given."""
+        return f"{self.url}/{bucket}/{key}"
+
+    def s3_client(self) -> S3Client:
+        """A new boto3 S3 client: path-style addressing, SigV4, botocore's other defaults."""
+        session = boto3.session.Session(
+            aws_access_key_id=self.access_key,
+            aws_secret_access_key=self.secret_key,
+            region_name=self.region,
+        )
+        config = Config(signature_version="s3v4", s3={"addressing_style": "path"})
+        return session.client("s3", endpoint_url=self.url, config=config)
+
+
+def create_bucket(endpoint: Endpoint, bucket: str) -> bool:
+    """Create ``bucket``; True when it exists afterwards (also when it already did).
+
+    Other S3 errors propagate, so this can serve as a readiness probe.
+    """
+    client = endpoint.s3_client()
+    with contextlib.suppress(client.exceptions.BucketAlreadyOwnedByYou):
+        client.create_bucket(Bucket=bucket)
+    client.head_bucket(Bucket=bucket)
+    return True
