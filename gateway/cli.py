@@ -78,8 +78,10 @@ def _redact(url: str) -> str:
 
 def cmd_serve(args: argparse.Namespace) -> int:
     """Migrate if needed, ensure the admin exists, and serve until interrupted."""
+    from gateway.allocator import tune_allocator
     from gateway.server import serve_forever
 
+    tune_allocator()
     settings = _settings(args)
     storage = _storage(settings)
     _print_banner(settings, storage)
