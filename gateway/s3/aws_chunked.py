@@ -95,7 +95,32 @@ def _check(expected: str, received: str, what: str) -> None:
         raise SignatureDoesNotMatch(f"The {what} signature does not match.")
 
 
-class AwsChunkedDecoder:
+class StickyReader:
+    """A reader whose first S3Error is raised again by every later ``read``.
+
+    Subclasses implement ``_read(size)`` for ``size`` > 0. Once a body failed a check,
+    no later read may hand out bytes as if nothing happened.
+    """
+
+    _failure: S3Error | None = None
+
+    def read(self, size: int = -1, /) -> bytes:
+        """Return up to ``size`` payload bytes (all when negative), ``b""`` at the end."""
+        if self._failure is not None:
+            raise self._failure
+        try:
+            if size < 0:
+                return b"".join(iter(lambda: self._read(_IO_SIZE), b""))
+            return self._read(size)
+        except S3Error as failure:
+            self._failure = failure
+            raise
+
+    def _read(self, size: int) -> bytes:
+        raise NotImplementedError
+
+
+class AwsChunkedDecoder(StickyReader):
     """Reads the payload out of an aws-chunked body, checking its framing and signatures.
 
     ``stream`` MUST end where the body ends (the caller bounds it by
@@ -129,24 +154,11 @@ class AwsChunkedDecoder:
         self._short_chunk_seen = False
         self._trailers: dict[str, str] = {}
         self._done = False
-        self._failure: S3Error | None = None
 
     @property
     def trailers(self) -> Mapping[str, str]:
         """Trailers received, by lower-case name; complete once ``read`` returned ``b""``."""
         return dict(self._trailers)
-
-    def read(self, size: int = -1, /) -> bytes:
-        """Return up to ``size`` payload bytes (all when negative), ``b""`` at the end."""
-        if self._failure is not None:
-            raise self._failure
-        try:
-            if size < 0:
-                return b"".join(iter(lambda: self._read(_IO_SIZE), b""))
-            return self._read(size)
-        except S3Error as failure:
-            self._failure = failure
-            raise
 
     def _read(self, size: int) -> bytes:
         while not self._done and size > 0:

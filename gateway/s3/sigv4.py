@@ -39,6 +39,7 @@ from gateway.s3.aws_chunked import (
     AwsChunkedDecoder,
     ChunkSigning,
     Readable,
+    StickyReader,
 )
 from gateway.s3.checksums import BodyChecksums
 from gateway.s3.errors import (
@@ -67,7 +68,6 @@ _AMZ_DATE = re.compile(r"\d{8}T\d{6}Z")
 _SHA256_HEX = re.compile(r"[0-9a-fA-F]{64}")
 _SIGNATURE = re.compile(r"[0-9a-f]{64}")
 _DIGITS = re.compile(r"[0-9]{1,19}")
-_IO_SIZE = 64 * 1024
 _PRESIGN_PARAMS = (
     "X-Amz-Algorithm",
     "X-Amz-Credential",
@@ -584,7 +584,7 @@ class _BoundedInput:
         return data
 
 
-class VerifiedBody:
+class VerifiedBody(StickyReader):
     """The decoded payload of a request, verified as it is read.
 
     ``read(size)`` returns at most ``size`` bytes (everything when negative)
@@ -616,24 +616,11 @@ class VerifiedBody:
         self._decoder = decoder
         self._received = 0
         self._done = False
-        self._failure: S3Error | None = None
 
     @property
     def checksums(self) -> Mapping[str, str]:
         """The verified ``x-amz-checksum-*``/``content-md5`` values, complete at the end."""
         return self._checksums.values
-
-    def read(self, size: int = -1, /) -> bytes:
-        """Return up to ``size`` verified-so-far payload bytes; ``b""`` when all is verified."""
-        if self._failure is not None:
-            raise self._failure
-        try:
-            if size < 0:
-                return b"".join(iter(lambda: self._read(_IO_SIZE), b""))
-            return self._read(size)
-        except S3Error as failure:
-            self._failure = failure
-            raise
 
     def _read(self, size: int) -> bytes:
         if self._done or size == 0:
