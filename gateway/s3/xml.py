@@ -85,9 +85,13 @@ def parse(body: bytes, expected_root: str) -> Element:
 
 
 def child_text(element: Element, tag: str) -> str | None:
-    """The text of the first child called ``tag`` (stripped), or None when absent."""
+    """The exact text of the first child called ``tag`` ("" when empty), None when absent.
+
+    Never stripped: an object key may begin or end with white space. Callers reading
+    numbers, flags or ETags strip what they read themselves.
+    """
     found = element.find(tag)
-    return None if found is None else (found.text or "").strip()
+    return None if found is None else (found.text or "")
 
 
 def children(element: Element, tag: str) -> Iterable[Element]:

@@ -115,10 +115,14 @@ def _encode_token(after: str) -> str:
 
 
 def _decode_token(token: str) -> str:
+    """The position a token names; InvalidArgument for anything this gateway did not issue."""
     try:
-        return base64.urlsafe_b64decode(token.encode()).decode()
+        after = base64.b64decode(token.encode("ascii"), altchars=b"-_", validate=True).decode()
     except (binascii.Error, UnicodeError, ValueError) as exc:
         raise InvalidArgument("The continuation token provided is incorrect") from exc
+    if not after:
+        raise InvalidArgument("The continuation token provided is incorrect")
+    return after
 
 
 def ListObjectsV2(call: Call) -> Response:

@@ -64,7 +64,8 @@ def CompleteMultipartUpload(call: Call) -> Response:
     requested: list[CompletedPart] = []
     for item in children(request, "Part"):
         number, etag = child_text(item, "PartNumber"), child_text(item, "ETag")
-        if number is None or etag is None or not number.isdigit():
+        number, etag = (number or "").strip(), (etag or "").strip()
+        if not etag or not number.isdigit():
             raise MalformedXML("Each Part needs a PartNumber and an ETag.")
         requested.append(CompletedPart(int(number), etag))
     stored = call.storage.complete_upload(

@@ -88,7 +88,7 @@ def DeleteObject(call: Call) -> Response:
 def DeleteObjects(call: Call) -> Response:
     """``POST /bucket?delete``: delete up to 1000 keys, reporting each result."""
     request = parse(call.read_document(), "Delete")
-    quiet = (child_text(request, "Quiet") or "").lower() == "true"
+    quiet = (child_text(request, "Quiet") or "").strip().lower() == "true"
     keys = [child_text(item, "Key") for item in children(request, "Object")]
     if not keys or len(keys) > MAX_DELETE_KEYS:
         raise MalformedXML("A Delete request names between 1 and 1000 objects.")
