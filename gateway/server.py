@@ -56,7 +56,8 @@ class RunningGateway:
 
 def _server(address: tuple[str, int], app: object, threads: int) -> WSGIServer:
     server = WSGIServer(address, app, numthreads=threads, server_name="storage-gateway")
-    # Large uploads arrive in big reads; cheroot's default socket timeout suits slow clients.
+    # cheroot's 10 s socket timeout would cut off a client that pauses mid-upload (for
+    # instance while it reads the next part from a slow disk); S3 itself waits minutes.
     server.timeout = 300
     return server
 

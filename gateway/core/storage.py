@@ -195,26 +195,27 @@ class Storage:
     def copy_object(
         self,
         user: User,
-        source_bucket: str,
-        source_key: str,
+        source: StoredObject,
         bucket_name: str,
         key: str,
         attributes: ObjectAttributes | None,
         actor: Actor,
     ) -> StoredObject:
-        """Copy an object without touching its bytes: the copy shares the source's chunks.
+        """Copy exactly the version ``source`` without touching its bytes (chunks are shared).
 
-        ``attributes`` None keeps the source's metadata (S3's COPY directive).
+        ``source`` comes from ``head_object`` by the same user, so it was authorized and
+        the caller may have checked preconditions on it; if the key got another version
+        since, the copy fails with ObjectNotFoundError rather than copy a version nobody
+        checked. ``attributes`` None keeps the source's metadata (S3's COPY directive).
         """
         check_key(key)
-        source = self.head_object(user, source_bucket, source_key)
         bucket = self.bucket(user, bucket_name)
         try:
             return self.metadata.copy_object(
                 source, bucket, key, attributes or source.attributes, actor
             )
         except NotFoundError as exc:
-            raise ObjectNotFoundError(source_key) from exc
+            raise ObjectNotFoundError(source.key) from exc
 
     def delete_object(self, user: User, bucket_name: str, key: str, actor: Actor) -> bool:
         """Delete ``key``; False when it did not exist (which is not an error in S3)."""

@@ -55,5 +55,4 @@ def error_response(error: S3Error, resource: str, request_id: str) -> Response:
     add_all(root, {"Code": error.code, "Message": error.message})
     add_all(root, dict(error.details))
     add_all(root, {"Resource": resource, "RequestId": request_id})
-    response = Response.xml(root, error.status)
-    return response
+    return Response.xml(root, error.status)

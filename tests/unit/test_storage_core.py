@@ -109,12 +109,21 @@ def test_copy_shares_chunks(core: CoreFixture) -> None:
     data = _random(1_500_000, seed=7)
     core.put("src", data)
     before = core.backend_bytes()
-    copied = core.storage.copy_object(
-        core.user, core.bucket, "src", core.bucket, "dst", None, core.actor
-    )
+    source = core.storage.head_object(core.user, core.bucket, "src")
+    copied = core.storage.copy_object(core.user, source, core.bucket, "dst", None, core.actor)
     assert core.backend_bytes() == before
     core.storage.delete_object(core.user, core.bucket, "src", core.actor)
     assert core.read(copied) == data
+
+
+def test_copy_refuses_a_source_version_that_was_replaced(core: CoreFixture) -> None:
+    core.put("src", b"checked version")
+    checked = core.storage.head_object(core.user, core.bucket, "src")
+    core.put("src", b"newer version")
+    with pytest.raises(ObjectNotFoundError):
+        core.storage.copy_object(core.user, checked, core.bucket, "dst", None, core.actor)
+    with pytest.raises(ObjectNotFoundError):
+        core.storage.head_object(core.user, core.bucket, "dst")
 
 
 def test_gc_respects_the_grace_period_and_references(core: CoreFixture) -> None:

@@ -153,7 +153,7 @@ def CopyObject(call: Call) -> Response:
             "location or encryption attributes."
         )
     copied = call.storage.copy_object(
-        call.user, source_bucket, source_key, call.bucket, call.key, attributes, call.actor
+        call.user, source, call.bucket, call.key, attributes, call.actor
     )
     root = document("CopyObjectResult", {"LastModified": copied.last_modified})
     add(root, "ETag", f'"{copied.etag}"')
