@@ -30,11 +30,6 @@ EMPTY_SHA256 = hashlib.sha256(b"").hexdigest()
 
 
 @pytest.fixture
-def s3(gateway_sqlite_local: GatewayProcess) -> Any:
-    return gateway_sqlite_local.client()
-
-
-@pytest.fixture
 def bkt(s3: Any) -> Iterator[str]:
     name = unique("auth")
     s3.create_bucket(Bucket=name)

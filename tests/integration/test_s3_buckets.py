@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -18,19 +18,6 @@ from tests.integration.test_s3_helpers import (
     user_client,
 )
 from tests.support.gateway_server import GatewayProcess, empty_bucket
-
-
-@pytest.fixture
-def s3(gateway_sqlite_local: GatewayProcess) -> Any:
-    return gateway_sqlite_local.client()
-
-
-@pytest.fixture
-def bkt(s3: Any) -> Iterator[str]:
-    name = unique("bkt")
-    s3.create_bucket(Bucket=name)
-    yield name
-    empty_bucket(s3, name)
 
 
 @pytest.fixture(scope="module")

@@ -210,11 +210,6 @@ TREE = [
 
 
 @pytest.fixture
-def s3(gateway_sqlite_local: GatewayProcess) -> Any:
-    return gateway_sqlite_local.client()
-
-
-@pytest.fixture
 def tree(s3: Any) -> Iterator[str]:
     name = unique("tree")
     s3.create_bucket(Bucket=name)

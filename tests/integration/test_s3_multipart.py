@@ -5,7 +5,6 @@ from __future__ import annotations
 import base64
 import hashlib
 import os
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -15,9 +14,8 @@ from tests.integration.test_s3_helpers import (
     expect_error,
     raw_request,
     s3_error,
-    unique,
 )
-from tests.support.gateway_server import GatewayProcess, empty_bucket
+from tests.support.gateway_server import GatewayProcess
 
 MiB = 1024 * 1024
 
@@ -30,19 +28,6 @@ def multipart_etag(parts: list[bytes]) -> str:
     """S3's multipart ETag: MD5 of the concatenated binary part MD5s, ``-`` part count."""
     joined = b"".join(md5(part).digest() for part in parts)
     return f'"{md5(joined).hexdigest()}-{len(parts)}"'
-
-
-@pytest.fixture
-def s3(gateway_sqlite_local: GatewayProcess) -> Any:
-    return gateway_sqlite_local.client()
-
-
-@pytest.fixture
-def bkt(s3: Any) -> Iterator[str]:
-    name = unique("mpu")
-    s3.create_bucket(Bucket=name)
-    yield name
-    empty_bucket(s3, name)
 
 
 def _upload(client: Any, bucket: str, key: str, parts: list[bytes]) -> tuple[str, list[dict]]:

@@ -40,19 +40,6 @@ def md5_b64(data: bytes) -> str:
     return base64.b64encode(hashlib.md5(data, usedforsecurity=False).digest()).decode()
 
 
-@pytest.fixture
-def s3(gateway_sqlite_local: GatewayProcess) -> Any:
-    return gateway_sqlite_local.client()
-
-
-@pytest.fixture
-def bkt(s3: Any) -> Iterator[str]:
-    name = unique("obj")
-    s3.create_bucket(Bucket=name)
-    yield name
-    empty_bucket(s3, name)
-
-
 # --- put, get, head ----------------------------------------------------------------------
 
 
