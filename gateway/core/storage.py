@@ -291,11 +291,16 @@ class Storage:
 
     def upload(self, user: User, bucket_name: str, key: str, upload_id: str) -> Upload:
         """The upload ``upload_id`` of ``key``; UploadNotFoundError if unknown or finished."""
+        return self._upload_in_bucket(user, bucket_name, key, upload_id)[1]
+
+    def _upload_in_bucket(
+        self, user: User, bucket_name: str, key: str, upload_id: str
+    ) -> tuple[Bucket, Upload]:
         bucket = self.bucket(user, bucket_name)
         upload = self.metadata.get_upload(upload_id)
         if upload is None or upload.bucket_id != bucket.id or upload.key != key:
             raise UploadNotFoundError(upload_id)
-        return upload
+        return bucket, upload
 
     def upload_part(
         self,
@@ -341,8 +346,7 @@ class Storage:
         (a part missing or its ETag different), EntityTooSmallError (a part other than
         the last below 5 MiB).
         """
-        upload = self.upload(user, bucket_name, key, upload_id)
-        bucket = self.bucket(user, bucket_name)
+        bucket, upload = self._upload_in_bucket(user, bucket_name, key, upload_id)
         if not requested:
             raise InvalidPartError("the completion list names no parts")
         numbers = [p.part_number for p in requested]
@@ -367,8 +371,8 @@ class Storage:
         self, user: User, bucket_name: str, key: str, upload_id: str, actor: Actor
     ) -> None:
         """Discard an upload and its parts."""
-        upload = self.upload(user, bucket_name, key, upload_id)
-        if not self.metadata.abort_upload(upload, self.bucket(user, bucket_name), actor):
+        bucket, upload = self._upload_in_bucket(user, bucket_name, key, upload_id)
+        if not self.metadata.abort_upload(upload, bucket, actor):
             raise UploadNotFoundError(upload_id)
 
     def stats(self) -> StorageStats:
