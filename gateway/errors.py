@@ -26,6 +26,10 @@ class BucketAlreadyExistsError(ConflictError):
         self.owner_id = owner_id
 
 
+class DestinationExistsError(ConflictError):
+    """A copy or move would replace something at its destination and may not."""
+
+
 class BucketNotEmptyError(ConflictError):
     """The bucket still holds objects."""
 

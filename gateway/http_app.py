@@ -1,9 +1,9 @@
-"""The HTTP listener's application: health checks now, WebDAV under /dav/ later."""
+"""The HTTP listener's application: ``/healthz``, and WebDAV for everything else."""
 
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 from gateway.core.storage import Storage
@@ -11,15 +11,21 @@ from gateway.s3.response import StartResponse
 
 
 class HttpApplication:
-    """Serves ``GET /healthz``: 200 when the metadata database answers, 503 otherwise."""
+    """Serves ``GET /healthz`` (200 when the metadata database answers, 503 otherwise) and
+    hands every other request to the WebDAV front end."""
 
-    def __init__(self, storage: Storage) -> None:
+    def __init__(
+        self,
+        storage: Storage,
+        dav: Callable[[dict[str, Any], StartResponse], Iterable[bytes]],
+    ) -> None:
         self._storage = storage
+        self._dav = dav
 
     def __call__(self, environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
         path = environ.get("PATH_INFO", "")
         if path != "/healthz":
-            return self._reply(start_response, "404 Not Found", {"error": "not found"})
+            return self._dav(environ, start_response)
         if environ.get("REQUEST_METHOD") not in ("GET", "HEAD"):
             return self._reply(start_response, "405 Method Not Allowed", {"error": "GET only"})
         try:

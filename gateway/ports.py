@@ -14,9 +14,11 @@ from typing import Any, Protocol, runtime_checkable
 from gateway.records import (
     AccessKey,
     Actor,
+    ApiToken,
     Bucket,
     Chunk,
     ChunkLocation,
+    FolderListing,
     ManifestEntry,
     ObjectAttributes,
     Part,
@@ -163,6 +165,24 @@ class MetadataStore(Protocol):
         """The active (not revoked) key with this id and its user, secret included."""
         ...
 
+    def create_api_token(
+        self, user_name: str, name: str, token_hash: str, expires_at: datetime | None
+    ) -> ApiToken:
+        """Record a bearer token by its hash; raise NotFoundError when the user is unknown."""
+        ...
+
+    def list_api_tokens(self, user_name: str | None = None) -> list[ApiToken]:
+        """Tokens of one user (or of everyone), revoked and expired ones included."""
+        ...
+
+    def revoke_api_token(self, token_id: int) -> None:
+        """Revoke a token for good; raise NotFoundError if it does not exist."""
+        ...
+
+    def lookup_api_token(self, token_hash: str) -> User | None:
+        """The user of the valid (neither revoked nor expired) token with this hash."""
+        ...
+
     def create_bucket(self, name: str, owner_id: int, actor: Actor) -> Bucket:
         """Create a bucket; raise BucketAlreadyExistsError (with the current owner) if taken."""
         ...
@@ -177,6 +197,67 @@ class MetadataStore(Protocol):
 
     def delete_bucket(self, bucket: Bucket, actor: Actor) -> None:
         """Delete an empty bucket, aborting its unfinished uploads; else BucketNotEmptyError."""
+        ...
+
+    def set_bucket_anonymous_read(self, bucket: Bucket, allowed: bool, actor: Actor) -> Bucket:
+        """Let clients without credentials read the bucket, or stop them; the new record."""
+        ...
+
+    def update_user_metadata(
+        self, bucket: Bucket, key: str, changes: dict[str, str], actor: Actor
+    ) -> StoredObject | None:
+        """Merge ``changes`` into the current version's user metadata (bytes and ETag stay)."""
+        ...
+
+    def bytes_used(self, owner_id: int) -> int:
+        """The total size of the current versions in the buckets of ``owner_id``."""
+        ...
+
+    def list_children(self, bucket_id: int, prefix: str) -> FolderListing:
+        """The files right under folder ``prefix`` ("" or ending in ``/``) and its sub-folders.
+
+        MUST take one query whatever the number of children.
+        """
+        ...
+
+    def delete_path(self, bucket: Bucket, path: str, actor: Actor) -> int:
+        """Delete the file ``path``, or the folder ``path`` (ending in ``/``) and all in it.
+
+        Dead properties go too. The folder that held ``path`` MUST stay visible (a marker
+        object is added when nothing else lies under it). Returns the objects deleted.
+        """
+        ...
+
+    def move_path(
+        self,
+        source: Bucket,
+        path: str,
+        target: Bucket,
+        new_path: str,
+        actor: Actor,
+        *,
+        replace: bool,
+    ) -> int:
+        """Rename a file or a whole folder in one transaction, moving no byte.
+
+        What lies at the destination is removed first when ``replace``; otherwise
+        DestinationExistsError. Raises ConflictError for a folder moved into itself.
+        """
+        ...
+
+    def copy_path(
+        self,
+        source: Bucket,
+        path: str,
+        target: Bucket,
+        new_path: str,
+        actor: Actor,
+        *,
+        replace: bool,
+        recursive: bool = True,
+    ) -> int:
+        """Copy a file or a folder (its contents too when ``recursive``) in one transaction,
+        sharing the source's chunks. Destination rules are ``move_path``'s."""
         ...
 
     def touch_chunk(self, content_id: str) -> Chunk | None:

@@ -32,6 +32,18 @@ class AccessKey:
 
 
 @dataclass(frozen=True)
+class ApiToken:
+    """A bearer token of a user, as listed (the token itself is shown only at creation)."""
+
+    id: int
+    user_name: str
+    name: str
+    created_at: datetime
+    expires_at: datetime | None = None
+    revoked_at: datetime | None = None
+
+
+@dataclass(frozen=True)
 class Bucket:
     """A namespace of keys owned by one user."""
 
@@ -40,6 +52,7 @@ class Bucket:
     owner_id: int
     owner_name: str
     created_at: datetime
+    anonymous_read: bool = False
 
 
 @dataclass(frozen=True)
@@ -84,6 +97,14 @@ class StoredObject:
     last_modified: datetime
     attributes: ObjectAttributes
     owner_name: str = ""
+
+
+@dataclass(frozen=True)
+class FolderListing:
+    """The direct children of a folder: its files and the prefixes of its sub-folders."""
+
+    files: tuple[StoredObject, ...]
+    folders: tuple[str, ...]
 
 
 @dataclass(frozen=True)

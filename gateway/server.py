@@ -3,17 +3,26 @@
 from __future__ import annotations
 
 import logging
+import shutil
 import signal
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 from types import FrameType
+from urllib.parse import unquote, urlsplit
 
 from cheroot.wsgi import Server as WSGIServer
 
 from adapters.blob import open_blob_store
+from adapters.sql.dav_locks import SqlLockStorage
+from adapters.sql.dav_properties import SqlDeadProperties
 from adapters.sql.engine import make_engine, migrate, needs_migration
 from adapters.sql.metadata import SqlMetadata
 from gateway.core.storage import Storage
+from gateway.core.tree import FileTree
+from gateway.dav.app import DavApplication
+from gateway.dav.auth import DavAuthenticator
 from gateway.http_app import HttpApplication
 from gateway.s3.app import S3Application
 from gateway.settings import Settings
@@ -62,6 +71,36 @@ def _server(address: tuple[str, int], app: object, threads: int) -> WSGIServer:
     return server
 
 
+def _free_space(backend_url: str) -> Callable[[], int | None]:
+    """Free bytes where a local backend keeps its files; unknown (None) for S3 backends."""
+    parsed = urlsplit(backend_url)
+    if parsed.scheme != "file":
+        return lambda: None
+    directory = Path(unquote(parsed.path))
+
+    def free() -> int | None:
+        try:
+            return shutil.disk_usage(directory).free
+        except OSError:
+            return None
+
+    return free
+
+
+def dav_application(settings: Settings, storage: Storage) -> DavApplication:
+    """The WebDAV front end over ``storage``, with locks and properties in its database."""
+    metadata = storage.metadata
+    if not isinstance(metadata, SqlMetadata):
+        raise TypeError("WebDAV locks and properties need the SQL metadata store")
+    return DavApplication(
+        FileTree(storage),
+        SqlDeadProperties(metadata.engine),
+        SqlLockStorage(metadata.engine),
+        DavAuthenticator(metadata),
+        _free_space(settings.effective_backend_url),
+    )
+
+
 def start(settings: Settings, storage: Storage) -> RunningGateway:
     """Bind both listeners and serve them on background threads."""
     s3 = _server(
@@ -70,7 +109,9 @@ def start(settings: Settings, storage: Storage) -> RunningGateway:
         settings.server_threads,
     )
     http = _server(
-        (settings.http_listen.host, settings.http_listen.port), HttpApplication(storage), 4
+        (settings.http_listen.host, settings.http_listen.port),
+        HttpApplication(storage, dav_application(settings, storage)),
+        settings.server_threads,
     )
     for server in (s3, http):
         server.prepare()

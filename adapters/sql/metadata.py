@@ -11,22 +11,39 @@ from __future__ import annotations
 import uuid
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
+from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import Engine, and_, delete, exists, func, insert, literal, select, update
+from sqlalchemy import (
+    Engine,
+    and_,
+    delete,
+    exists,
+    func,
+    insert,
+    literal,
+    null,
+    or_,
+    select,
+    union_all,
+    update,
+)
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from adapters.sql.models import (
     AccessKeyRow,
+    ApiTokenRow,
     AuditRow,
     BucketRow,
     ChangeRow,
     ChunkRow,
+    DavPropertyRow,
     ManifestEntryRow,
     ManifestRow,
+    ObjectKey,
     ObjectRow,
     PartRow,
     UploadRow,
@@ -38,14 +55,17 @@ from gateway.errors import (
     BucketAlreadyExistsError,
     BucketNotEmptyError,
     ConflictError,
+    DestinationExistsError,
     NotFoundError,
 )
 from gateway.records import (
     AccessKey,
     Actor,
+    ApiToken,
     Bucket,
     Chunk,
     ChunkLocation,
+    FolderListing,
     ManifestEntry,
     ObjectAttributes,
     Part,
@@ -54,6 +74,10 @@ from gateway.records import (
     Upload,
     User,
 )
+
+# What an empty folder is stored as: an empty object named ``folder/``, as S3 consoles do.
+FOLDER_CONTENT_TYPE = "application/x-directory"
+EMPTY_MD5 = "d41d8cd98f00b204e9800998ecf8427e"
 
 
 def _now() -> datetime:
@@ -251,6 +275,71 @@ class SqlMetadata:
                 _user(user),
             )
 
+    # --- bearer tokens ---------------------------------------------------------------
+
+    def create_api_token(
+        self, user_name: str, name: str, token_hash: str, expires_at: datetime | None
+    ) -> ApiToken:
+        """Record a token (by its hash) for ``user_name``; raise NotFoundError if unknown."""
+        with self._write() as session:
+            user = session.scalar(select(UserRow).where(UserRow.name == user_name))
+            if user is None:
+                raise NotFoundError(f"no user {user_name!r}")
+            row = ApiTokenRow(
+                user_id=user.id,
+                name=name,
+                token_hash=token_hash,
+                created_at=_now(),
+                expires_at=expires_at,
+            )
+            session.add(row)
+            session.flush()
+            return ApiToken(row.id, user.name, name, row.created_at, expires_at)
+
+    def list_api_tokens(self, user_name: str | None = None) -> list[ApiToken]:
+        """Tokens of one user (or of everyone), revoked and expired ones included."""
+        query = select(ApiTokenRow, UserRow.name).join(UserRow).order_by(ApiTokenRow.id)
+        if user_name is not None:
+            query = query.where(UserRow.name == user_name)
+        with self._read() as session:
+            return [
+                ApiToken(
+                    row.id,
+                    owner,
+                    row.name,
+                    _aware(row.created_at),
+                    _aware(row.expires_at) if row.expires_at else None,
+                    _aware(row.revoked_at) if row.revoked_at else None,
+                )
+                for row, owner in session.execute(query)
+            ]
+
+    def revoke_api_token(self, token_id: int) -> None:
+        """Revoke a token for good; raise NotFoundError if it does not exist."""
+        with self._write() as session:
+            done = session.execute(
+                update(ApiTokenRow)
+                .where(ApiTokenRow.id == token_id, ApiTokenRow.revoked_at.is_(None))
+                .values(revoked_at=_now())
+            )
+            if not done.rowcount and session.get(ApiTokenRow, token_id) is None:  # type: ignore[attr-defined]
+                raise NotFoundError(f"no token {token_id}")
+
+    def lookup_api_token(self, token_hash: str) -> User | None:
+        """The user of the valid (not revoked, not expired) token with this hash."""
+        query = (
+            select(UserRow)
+            .join(ApiTokenRow, ApiTokenRow.user_id == UserRow.id)
+            .where(
+                ApiTokenRow.token_hash == token_hash,
+                ApiTokenRow.revoked_at.is_(None),
+                or_(ApiTokenRow.expires_at.is_(None), ApiTokenRow.expires_at > _now()),
+            )
+        )
+        with self._read() as session:
+            user = session.scalar(query)
+            return _user(user) if user else None
+
     # --- buckets ---------------------------------------------------------------------
 
     def _bucket_query(self) -> Any:
@@ -258,7 +347,18 @@ class SqlMetadata:
 
     @staticmethod
     def _bucket(row: BucketRow, owner: str) -> Bucket:
-        return Bucket(row.id, row.name, row.owner_id, owner, _aware(row.created_at))
+        return Bucket(
+            row.id, row.name, row.owner_id, owner, _aware(row.created_at), row.anonymous_read
+        )
+
+    def set_bucket_anonymous_read(self, bucket: Bucket, allowed: bool, actor: Actor) -> Bucket:
+        """Let clients without credentials read the bucket (``allowed``) or stop them."""
+        with self._write() as session:
+            session.execute(
+                update(BucketRow).where(BucketRow.id == bucket.id).values(anonymous_read=allowed)
+            )
+            self._audit(session, actor, "SetAnonymousRead", bucket.name, None, str(allowed))
+        return replace(bucket, anonymous_read=allowed)
 
     def create_bucket(self, name: str, owner_id: int, actor: Actor) -> Bucket:
         """Create a bucket; raise BucketAlreadyExistsError (with the current owner) if taken."""
@@ -480,12 +580,15 @@ class SqlMetadata:
         self._adjust_refcounts(session, manifest.id, +1)
         return manifest
 
-    def _adjust_refcounts(self, session: Session, manifest_id: int, sign: int) -> None:
-        """Add ``sign`` times each chunk's number of entries in the manifest to its refcount."""
+    def _adjust_refcounts(
+        self, session: Session, manifest_ids: int | Sequence[int], sign: int
+    ) -> None:
+        """Add ``sign`` times each chunk's number of entries in the manifests to its refcount."""
+        ids = [manifest_ids] if isinstance(manifest_ids, int) else list(manifest_ids)
         per_chunk = (
             select(func.count())
             .where(
-                ManifestEntryRow.manifest_id == manifest_id,
+                ManifestEntryRow.manifest_id.in_(ids),
                 ManifestEntryRow.chunk_id == ChunkRow.id,
             )
             .correlate(ChunkRow)
@@ -499,9 +602,7 @@ class SqlMetadata:
             update(ChunkRow)
             .where(
                 ChunkRow.id.in_(
-                    select(ManifestEntryRow.chunk_id).where(
-                        ManifestEntryRow.manifest_id == manifest_id
-                    )
+                    select(ManifestEntryRow.chunk_id).where(ManifestEntryRow.manifest_id.in_(ids))
                 )
             )
             .values(**values)
@@ -509,9 +610,16 @@ class SqlMetadata:
         )
 
     def _drop_manifest(self, session: Session, manifest_id: int) -> None:
-        self._adjust_refcounts(session, manifest_id, -1)
-        session.execute(delete(ManifestEntryRow).where(ManifestEntryRow.manifest_id == manifest_id))
-        session.execute(delete(ManifestRow).where(ManifestRow.id == manifest_id))
+        self._drop_manifests(session, [manifest_id])
+
+    def _drop_manifests(self, session: Session, manifest_ids: Sequence[int]) -> None:
+        """Delete manifests and their entries, releasing one reference per entry."""
+        if manifest_ids:
+            self._adjust_refcounts(session, manifest_ids, -1)
+            session.execute(
+                delete(ManifestEntryRow).where(ManifestEntryRow.manifest_id.in_(manifest_ids))
+            )
+            session.execute(delete(ManifestRow).where(ManifestRow.id.in_(manifest_ids)))
 
     def chunk_locations(self, manifest_id: int, start: int, end: int) -> list[ChunkLocation]:
         """Entries of a manifest overlapping plain bytes ``[start, end)``, in order."""
@@ -658,6 +766,11 @@ class SqlMetadata:
             session.flush()
             self._drop_manifest(session, version.manifest_id)
             session.delete(obj)
+            session.execute(
+                delete(DavPropertyRow).where(
+                    DavPropertyRow.bucket_id == bucket.id, DavPropertyRow.path == key
+                )
+            )
             session.add(
                 ChangeRow(bucket=bucket.name, key=key, event="delete", version_id=None, at=_now())
             )
@@ -685,6 +798,377 @@ class SqlMetadata:
             query = query.where(ObjectRow.key >= after if inclusive else ObjectRow.key > after)
         with self._read() as session:
             return [_stored(o, v) for o, v in session.execute(query) if o.key.startswith(prefix)]
+
+    def update_user_metadata(
+        self, bucket: Bucket, key: str, changes: dict[str, str], actor: Actor
+    ) -> StoredObject | None:
+        """Merge ``changes`` into the user metadata of the current version of ``key``.
+
+        The bytes, ETag and version id stay; None when the key has no current version.
+        """
+        with self._write() as session:
+            obj = session.scalar(
+                select(ObjectRow)
+                .where(ObjectRow.bucket_id == bucket.id, ObjectRow.key == key)
+                .with_for_update()
+            )
+            version = (
+                None
+                if obj is None
+                else session.scalar(
+                    select(VersionRow).where(VersionRow.object_id == obj.id, VersionRow.is_current)
+                )
+            )
+            if obj is None or version is None:
+                return None
+            version.user_metadata = {**version.user_metadata, **changes}
+            self._audit(session, actor, "UpdateMetadata", bucket.name, key)
+            session.flush()
+            return _stored(obj, version)
+
+    def bytes_used(self, owner_id: int) -> int:
+        """The total size of the current versions in the buckets of ``owner_id``."""
+        query = (
+            select(func.coalesce(func.sum(VersionRow.size), 0))
+            .join(ObjectRow, ObjectRow.id == VersionRow.object_id)
+            .join(BucketRow, BucketRow.id == ObjectRow.bucket_id)
+            .where(VersionRow.is_current, BucketRow.owner_id == owner_id)
+        )
+        with self._read() as session:
+            return int(session.scalar(query) or 0)
+
+    # --- folders: key prefixes as WebDAV presents them ---------------------------------
+
+    @staticmethod
+    def _path_condition(column: Any, path: str) -> list[Any]:
+        """Rows of exactly the key ``path``, or of every key under it when it ends in ``/``.
+
+        The empty path stands for the whole bucket.
+        """
+        if path and not path.endswith("/"):
+            return [column == path]
+        if not path:
+            return []
+        conditions = [column >= path]
+        upper = key_successor(path)
+        if upper is not None:
+            conditions.append(column < upper)
+        return conditions
+
+    def _slash_position(self, text_expr: Any) -> Any:
+        """1-based position of the first ``/`` in ``text_expr``, 0 when there is none."""
+        if self._dialect == "postgresql":
+            return func.strpos(text_expr, "/")
+        return func.instr(text_expr, "/")
+
+    def list_children(self, bucket_id: int, prefix: str) -> FolderListing:
+        """The direct children of the folder ``prefix`` ("" or ending in ``/``), in one query.
+
+        Files are the keys right under ``prefix``; a sub-folder is reported once, however
+        many keys lie under it (its marker object included).
+        """
+        under = [
+            ObjectRow.bucket_id == bucket_id,
+            *self._path_condition(ObjectRow.key, prefix),
+            ObjectRow.key != prefix,
+        ]
+        slash = self._slash_position(func.substr(ObjectRow.key, len(prefix) + 1))
+        files = (
+            select(
+                ObjectRow.key,
+                VersionRow.version_id,
+                VersionRow.manifest_id,
+                VersionRow.size,
+                VersionRow.etag,
+                VersionRow.created_at,
+                VersionRow.content_type,
+                VersionRow.user_metadata,
+                VersionRow.headers,
+            )
+            .join(VersionRow, and_(VersionRow.object_id == ObjectRow.id, VersionRow.is_current))
+            .where(*under, slash == 0)
+        )
+        folder_key = func.substr(ObjectRow.key, 1, len(prefix) + slash)
+        folders = (
+            select(folder_key, *(null() for _ in range(8)))
+            .where(*under, slash > 0)
+            .group_by(folder_key)
+        )
+        found_files: list[StoredObject] = []
+        found_folders: list[str] = []
+        with self._read() as session:
+            for row in session.execute(union_all(files, folders)):
+                if row[1] is None:
+                    found_folders.append(row[0])
+                    continue
+                key, version_id, manifest_id, size, etag, created, ctype, meta, headers = row
+                found_files.append(
+                    StoredObject(
+                        bucket_id,
+                        key,
+                        version_id,
+                        manifest_id,
+                        size,
+                        etag,
+                        _aware(created),
+                        ObjectAttributes(ctype, dict(meta or {}), dict(headers or {})),
+                    )
+                )
+        found_files.sort(key=lambda obj: obj.key.encode())
+        found_folders.sort(key=str.encode)
+        return FolderListing(tuple(found_files), tuple(found_folders))
+
+    def _occupied(self, session: Session, bucket_id: int, path: str) -> bool:
+        return bool(
+            session.scalar(
+                select(
+                    exists().where(
+                        ObjectRow.bucket_id == bucket_id,
+                        *self._path_condition(ObjectRow.key, path),
+                    )
+                )
+            )
+        )
+
+    def _clear_destination(
+        self, session: Session, bucket: Bucket, path: str, actor: Actor, *, replace: bool
+    ) -> bool:
+        """Remove the file and the folder named like ``path``; True when there was one.
+
+        Raises DestinationExistsError instead when something is there and not ``replace``.
+        """
+        name = path.rstrip("/")
+        forms = [name + "/"] if not name else [name, name + "/"]
+        present = [form for form in forms if self._occupied(session, bucket.id, form)]
+        if present and not replace:
+            raise DestinationExistsError(f"{bucket.name}/{name}")
+        for form in present:
+            self._delete_rows(session, bucket, form, actor)
+        return bool(present)
+
+    def _delete_rows(self, session: Session, bucket: Bucket, path: str, actor: Actor) -> int:
+        """Delete the file ``path`` or the whole folder ``path``, properties included."""
+        condition = self._path_condition(ObjectRow.key, path)
+        doomed = session.execute(
+            select(ObjectRow.id, ObjectRow.key, VersionRow.id, VersionRow.manifest_id)
+            .join(VersionRow, and_(VersionRow.object_id == ObjectRow.id, VersionRow.is_current))
+            .where(ObjectRow.bucket_id == bucket.id, *condition)
+        ).all()
+        for start in range(0, len(doomed), 500):
+            batch = doomed[start : start + 500]
+            session.execute(delete(VersionRow).where(VersionRow.id.in_([r[2] for r in batch])))
+            self._drop_manifests(session, [r[3] for r in batch])
+            session.execute(delete(ObjectRow).where(ObjectRow.id.in_([r[0] for r in batch])))
+        session.execute(
+            delete(DavPropertyRow).where(
+                DavPropertyRow.bucket_id == bucket.id,
+                *self._path_condition(DavPropertyRow.path, path),
+            )
+        )
+        now = _now()
+        if doomed:
+            session.execute(
+                insert(ChangeRow),
+                [
+                    {"bucket": bucket.name, "key": r[1], "event": "delete", "at": now}
+                    for r in doomed
+                ],
+            )
+            self._audit(session, actor, "Delete", bucket.name, path, f"{len(doomed)} objects")
+        return len(doomed)
+
+    def _keep_parent(self, session: Session, bucket: Bucket, path: str, actor: Actor) -> None:
+        """Give the folder holding ``path`` a marker object when nothing else keeps it."""
+        parent = path.rstrip("/").rpartition("/")[0]
+        if parent and not self._occupied(session, bucket.id, parent + "/"):
+            self._replace_current(
+                session,
+                bucket,
+                parent + "/",
+                self._new_manifest(session, []),
+                EMPTY_MD5,
+                ObjectAttributes(FOLDER_CONTENT_TYPE),
+                actor,
+                "CreateFolder",
+            )
+
+    def delete_path(self, bucket: Bucket, path: str, actor: Actor) -> int:
+        """Delete the file ``path`` or the folder ``path`` (ending in ``/``) with everything
+        in it, and the dead properties of all of them; return the number of objects.
+
+        The folder that held ``path`` stays visible: it gets a marker object when nothing
+        else lies under it any more. ``path`` "" empties the whole bucket.
+        """
+        with self._write() as session:
+            count = self._delete_rows(session, bucket, path, actor)
+            self._keep_parent(session, bucket, path, actor)
+            return count
+
+    @staticmethod
+    def _check_paths(source: Bucket, path: str, target: Bucket, new_path: str) -> None:
+        if path.endswith("/") != new_path.endswith("/") or not path or not new_path:
+            raise ValueError("copy and move take two files or two folders, never a bucket")
+        nested = path.startswith(new_path) or new_path.startswith(path)
+        if source.id == target.id and (path == new_path or (path.endswith("/") and nested)):
+            raise ConflictError("a folder cannot be copied or moved into or onto itself")
+
+    def move_path(
+        self,
+        source: Bucket,
+        path: str,
+        target: Bucket,
+        new_path: str,
+        actor: Actor,
+        *,
+        replace: bool,
+    ) -> int:
+        """Rename the file ``path`` or the folder ``path`` (ending in ``/``) and everything
+        in it to ``new_path`` in ``target``, in one transaction, without touching a byte.
+
+        Dead properties move along; versions keep their ETags and modification times.
+        Whatever was at the destination is removed first when ``replace``, otherwise
+        DestinationExistsError is raised. The source's folder is kept as ``delete_path``
+        keeps it. Returns the number of objects moved.
+        """
+        self._check_paths(source, path, target, new_path)
+        folder = path.endswith("/")
+        with self._write() as session:
+            self._clear_destination(session, target, new_path, actor, replace=replace)
+            condition = self._path_condition(ObjectRow.key, path)
+            moving = session.execute(
+                select(ObjectRow.key, VersionRow.version_id, VersionRow.size, VersionRow.etag)
+                .join(VersionRow, and_(VersionRow.object_id == ObjectRow.id, VersionRow.is_current))
+                .where(ObjectRow.bucket_id == source.id, *condition)
+            ).all()
+            renamed_key = (
+                literal(new_path, ObjectKey) + func.substr(ObjectRow.key, len(path) + 1)
+                if folder
+                else literal(new_path, ObjectKey)
+            )
+            session.execute(
+                update(ObjectRow)
+                .where(ObjectRow.bucket_id == source.id, *condition)
+                .values(bucket_id=target.id, key=renamed_key)
+                .execution_options(synchronize_session=False)
+            )
+            renamed_path = (
+                literal(new_path, ObjectKey) + func.substr(DavPropertyRow.path, len(path) + 1)
+                if folder
+                else literal(new_path, ObjectKey)
+            )
+            session.execute(
+                update(DavPropertyRow)
+                .where(
+                    DavPropertyRow.bucket_id == source.id,
+                    *self._path_condition(DavPropertyRow.path, path),
+                )
+                .values(bucket_id=target.id, path=renamed_path)
+                .execution_options(synchronize_session=False)
+            )
+            now = _now()
+            if moving:
+                session.execute(
+                    insert(ChangeRow),
+                    [
+                        {
+                            "bucket": target.name,
+                            "key": new_path + key[len(path) :],
+                            "event": "move",
+                            "version_id": version_id,
+                            "size": size,
+                            "etag": etag,
+                            "at": now,
+                            "source_bucket": source.name,
+                            "source_key": key,
+                        }
+                        for key, version_id, size, etag in moving
+                    ],
+                )
+            self._audit(
+                session,
+                actor,
+                "Move",
+                source.name,
+                path,
+                f"to {target.name}/{new_path} ({len(moving)} objects)",
+            )
+            self._keep_parent(session, source, path, actor)
+            return len(moving)
+
+    def copy_path(
+        self,
+        source: Bucket,
+        path: str,
+        target: Bucket,
+        new_path: str,
+        actor: Actor,
+        *,
+        replace: bool,
+        recursive: bool = True,
+    ) -> int:
+        """Copy the file ``path`` or the folder ``path`` (with everything in it unless not
+        ``recursive``) to ``new_path`` in ``target``, in one transaction.
+
+        Copies share the source's chunks: only manifest rows are written. Dead properties
+        are copied too. Destination handling is ``move_path``'s. Returns the number of
+        objects written (a copied folder always exists, with a marker if need be).
+        """
+        self._check_paths(source, path, target, new_path)
+        folder = path.endswith("/")
+        with self._write() as session:
+            self._clear_destination(session, target, new_path, actor, replace=replace)
+            condition = (
+                self._path_condition(ObjectRow.key, path)
+                if recursive or not folder
+                else [ObjectRow.key == path]
+            )
+            copying = session.execute(
+                select(ObjectRow, VersionRow)
+                .join(VersionRow, and_(VersionRow.object_id == ObjectRow.id, VersionRow.is_current))
+                .where(ObjectRow.bucket_id == source.id, *condition)
+            ).all()
+            for obj, version in copying:
+                self._replace_current(
+                    session,
+                    target,
+                    new_path + obj.key[len(path) :],
+                    self._copy_manifest(session, [version.manifest_id]),
+                    version.etag,
+                    _attributes(version),
+                    actor,
+                    "CopyObject",
+                )
+            written = len(copying)
+            if folder and not self._occupied(session, target.id, new_path):
+                self._replace_current(
+                    session,
+                    target,
+                    new_path,
+                    self._new_manifest(session, []),
+                    EMPTY_MD5,
+                    ObjectAttributes(FOLDER_CONTENT_TYPE),
+                    actor,
+                    "CreateFolder",
+                )
+                written += 1
+            property_rows = (
+                self._path_condition(DavPropertyRow.path, path)
+                if recursive or not folder
+                else [DavPropertyRow.path == path]
+            )
+            session.execute(
+                insert(DavPropertyRow).from_select(
+                    ["bucket_id", "path", "name", "value"],
+                    select(
+                        literal(target.id),
+                        literal(new_path, ObjectKey)
+                        + func.substr(DavPropertyRow.path, len(path) + 1),
+                        DavPropertyRow.name,
+                        DavPropertyRow.value,
+                    ).where(DavPropertyRow.bucket_id == source.id, *property_rows),
+                )
+            )
+            return written
 
     # --- multipart uploads ------------------------------------------------------------
 

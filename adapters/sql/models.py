@@ -15,13 +15,16 @@ from sqlalchemy import (
     BigInteger,
     Boolean,
     DateTime,
+    Float,
     ForeignKey,
     Index,
     Integer,
+    LargeBinary,
     MetaData,
     String,
     Text,
     UniqueConstraint,
+    false,
     text,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
@@ -37,6 +40,8 @@ NAMING_CONVENTION = {
 # Object keys compare byte-wise (UTF-8 code point order), as S3 lists them; PostgreSQL's
 # default collation would sort by locale rules instead.
 ObjectKey = String(1024).with_variant(String(1024, collation="C"), "postgresql")
+# A WebDAV URL path; compared byte-wise for the same reason as object keys.
+UrlPath = String(4096).with_variant(String(4096, collation="C"), "postgresql")
 Id = BigInteger().with_variant(Integer(), "sqlite")
 
 
@@ -82,7 +87,8 @@ class AccessKeyRow(Base):
 class BucketRow(Base):
     """A bucket. ``name`` is unique across all users and follows S3's naming rules.
 
-    A bucket is deleted only when it holds no objects.
+    A bucket is deleted only when it holds no objects. ``anonymous_read`` lets clients
+    without credentials read (never write) its objects.
     """
 
     __tablename__ = "buckets"
@@ -90,6 +96,7 @@ class BucketRow(Base):
     name: Mapped[str] = mapped_column(String(63), unique=True)
     owner_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="RESTRICT"), index=True)
     created_at: Mapped[datetime]
+    anonymous_read: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
 
 
 class ObjectRow(Base):
@@ -222,7 +229,8 @@ class PartRow(Base):
 class ChangeRow(Base):
     """The change feed: one row per committed namespace change, in commit order by ``id``.
 
-    Rows are append-only; consumers remember the last ``id`` they processed.
+    Rows are append-only; consumers remember the last ``id`` they processed. A ``move``
+    event names the new place in ``bucket``/``key`` and the old one in ``source_*``.
     """
 
     __tablename__ = "change_feed"
@@ -234,6 +242,8 @@ class ChangeRow(Base):
     size: Mapped[int | None] = mapped_column(BigInteger)
     etag: Mapped[str | None] = mapped_column(String(80))
     at: Mapped[datetime]
+    source_bucket: Mapped[str | None] = mapped_column(String(63))
+    source_key: Mapped[str | None] = mapped_column(ObjectKey)
 
 
 class AuditRow(Base):
@@ -254,3 +264,58 @@ class AuditRow(Base):
     detail: Mapped[str | None] = mapped_column(Text)
     request_id: Mapped[str | None] = mapped_column(String(64))
     remote_addr: Mapped[str | None] = mapped_column(String(64))
+
+
+class ApiTokenRow(Base):
+    """A bearer token for programs, acting as its user. Only the token's SHA-256 is kept.
+
+    ``token_hash`` is unique. A token authenticates while it is neither revoked nor past
+    ``expires_at`` (None: no expiry).
+    """
+
+    __tablename__ = "api_tokens"
+    id: Mapped[int] = mapped_column(Id, primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    name: Mapped[str] = mapped_column(String(128))
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    created_at: Mapped[datetime]
+    expires_at: Mapped[datetime | None]
+    revoked_at: Mapped[datetime | None]
+
+
+class DavPropertyRow(Base):
+    """A WebDAV dead property (PROPPATCH) of a file, a folder or a bucket.
+
+    ``path`` is the object key of a file, the prefix of a folder (ending in ``/``), or
+    "" for the bucket itself; ``name`` is the property's Clark notation and ``value``
+    its XML. Rows are copied, moved and deleted with their resource, in the same
+    transaction.
+    """
+
+    __tablename__ = "dav_properties"
+    bucket_id: Mapped[int] = mapped_column(
+        ForeignKey("buckets.id", ondelete="CASCADE"), primary_key=True
+    )
+    path: Mapped[str] = mapped_column(ObjectKey, primary_key=True)
+    name: Mapped[str] = mapped_column(String(512), primary_key=True)
+    value: Mapped[str] = mapped_column(Text)
+
+
+class DavLockRow(Base):
+    """A WebDAV write lock, shared by every gateway process on this database.
+
+    ``root`` is the locked URL path below the WebDAV mount (``/bucket/path``, no trailing
+    ``/``). A lock whose ``expires_at`` (epoch seconds) has passed no longer counts and
+    is purged when met. Two locks conflict unless both are shared; creating one checks
+    for conflicts inside the creating transaction.
+    """
+
+    __tablename__ = "dav_locks"
+    token: Mapped[str] = mapped_column(String(128), primary_key=True)
+    root: Mapped[str] = mapped_column(UrlPath, index=True)
+    principal: Mapped[str] = mapped_column(String(128))
+    scope: Mapped[str] = mapped_column(String(16))
+    depth: Mapped[str] = mapped_column(String(16))
+    owner: Mapped[bytes] = mapped_column(LargeBinary)
+    timeout: Mapped[float] = mapped_column(Float)
+    expires_at: Mapped[float] = mapped_column(Float, index=True)

@@ -37,6 +37,20 @@ def verify_password(password: str, stored: str) -> bool:
     return hmac.compare_digest(derived, base64.b64decode(expected))
 
 
+def new_api_token() -> str:
+    """A random bearer token for programs (``gwt_`` + 43 URL-safe characters, 256 bits)."""
+    return "gwt_" + secrets.token_urlsafe(32)
+
+
+def hash_api_token(token: str) -> str:
+    """How a bearer token is stored and looked up: its SHA-256 in hex.
+
+    Tokens carry 256 random bits, so a fast hash is enough; the database never holds a
+    usable token.
+    """
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
 def new_access_key_id() -> str:
     """A random 20-character access key id, like AWS's (``GW`` + 18 letters and digits)."""
     return "GW" + "".join(secrets.choice(_KEY_ALPHABET) for _ in range(18))

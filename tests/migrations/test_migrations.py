@@ -26,6 +26,9 @@ TABLES = {
     "parts",
     "change_feed",
     "audit_log",
+    "api_tokens",
+    "dav_properties",
+    "dav_locks",
 }
 
 
