@@ -1,8 +1,11 @@
-"""Where an S3 server listens and with which credentials, and a boto3 client for it."""
+"""Where a server listens and with which credentials: an S3 API (with a boto3 client for
+it) or a WebDAV share."""
 
 from __future__ import annotations
 
+import base64
 import contextlib
+import urllib.parse
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
@@ -49,3 +52,35 @@ def create_bucket(endpoint: Endpoint, bucket: str) -> bool:
         client.create_bucket(Bucket=bucket)
     client.head_bucket(Bucket=bucket)
     return True
+
+
+@dataclass(frozen=True)
+class DavEndpoint:
+    """A WebDAV share's base URL (``http://127.0.0.1:PORT/dav``) and its Basic credentials."""
+
+    url: str
+    user: str
+    password: str = field(repr=False)
+
+    @property
+    def base_path(self) -> str:
+        """The URL's path, the prefix of every request path (``/dav``)."""
+        return "/" + urllib.parse.urlsplit(self.url).path.strip("/")
+
+    @property
+    def netloc(self) -> str:
+        """``host:port`` of the URL."""
+        return urllib.parse.urlsplit(self.url).netloc
+
+    def path(self, relative: str) -> str:
+        """The request path of ``relative`` (``bucket/dir/file``, URL-safe as given)."""
+        return f"{self.base_path.rstrip('/')}/{relative.lstrip('/')}"
+
+    def resource_url(self, relative: str) -> str:
+        """The full URL of ``relative`` (``bucket/dir/file``, URL-safe as given)."""
+        return f"{self.url.rstrip('/')}/{relative.lstrip('/')}"
+
+    def authorization(self) -> str:
+        """The value of the ``Authorization`` header (HTTP Basic)."""
+        token = base64.b64encode(f"{self.user}:{self.password}".encode()).decode()
+        return f"Basic {token}"

@@ -13,6 +13,7 @@ import contextlib
 import os
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
+from typing import TypeVar
 
 from bench.clients import Client
 from bench.data import Dataset, file_md5
@@ -21,6 +22,7 @@ from bench.model import MIB, Measurement
 from bench.services import BUCKET, Service
 
 Log = Callable[[str], None]
+E = TypeVar("E")
 
 
 def directory_size(path: Path) -> int:
@@ -52,7 +54,7 @@ def _describe(measurement: Measurement) -> str:
     return head
 
 
-def _put(service: Service, client: Client, dataset: Dataset, key: str) -> Measurement:
+def _put(service: Service[E], client: Client[E], dataset: Dataset, key: str) -> Measurement:
     measurement = Measurement(service.name, dataset.name, client.name, "PUT", dataset.size)
     backend_before = directory_size(service.blob_dir) if service.blob_dir else 0
     with PeakRss(service.pid) as rss:
@@ -67,7 +69,7 @@ def _put(service: Service, client: Client, dataset: Dataset, key: str) -> Measur
 
 
 def _get(
-    service: Service, client: Client, dataset: Dataset, key: str, scratch: Path
+    service: Service[E], client: Client[E], dataset: Dataset, key: str, scratch: Path
 ) -> Measurement:
     measurement = Measurement(service.name, dataset.name, client.name, "GET", dataset.size)
     dest = scratch / f"{service.name}-{key}.download"
@@ -90,9 +92,9 @@ def _get(
 
 
 def measure_service(
-    service: Service,
+    service: Service[E],
     datasets: Sequence[Dataset],
-    clients: Sequence[Client],
+    clients: Sequence[Client[E]],
     scratch: Path,
     log: Log,
 ) -> Iterator[Measurement]:

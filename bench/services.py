@@ -1,4 +1,5 @@
-"""Start and stop the three S3 servers: the gateway, SeaweedFS and moto.
+"""Start and stop the servers: the three S3 servers (the gateway, SeaweedFS and moto),
+and the process plumbing shared with the WebDAV servers of ``bench.dav_services``.
 
 Each server runs on loopback with free ports, in its own fresh directory under the
 benchmark's temporary root, with its output in ``server.log`` there. It is started in
@@ -22,6 +23,7 @@ import urllib.request
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Generic, TypeVar
 
 import psutil  # type: ignore[import-untyped]
 
@@ -30,17 +32,29 @@ from bench.net import LOOPBACK, free_port, wait_until
 
 BUCKET = "bench"
 SERVICE_NAMES = ("gateway", "seaweedfs", "moto")
-LABELS = {"gateway": "gateway", "seaweedfs": "SeaweedFS", "moto": "moto"}
+LABELS = {
+    "gateway": "gateway",
+    "seaweedfs": "SeaweedFS",
+    "moto": "moto",
+    "wsgidav": "wsgidav-fs",
+    "rclone": "rclone-serve",
+}
 GRPC_OFFSET = 10000  # SeaweedFS's default gRPC port = HTTP port + 10000
+GATEWAY_USER = "admin"
+GATEWAY_STOP_GRACE = 30
 
 
 class ServiceError(RuntimeError):
     """A server could not be started (missing program, exited, or never became ready)."""
 
 
+E = TypeVar("E")
+
+
 @dataclass
-class Service:
-    """A running server and how to reach it.
+class Service(Generic[E]):
+    """A running server and how to reach it: ``endpoint`` is an S3 Endpoint or a WebDAV
+    DavEndpoint.
 
     ``blob_dir`` is set for the gateway only: the directory its file backend writes
     chunks to, whose size is the backend's bytes on disk. ``env`` is the environment the
@@ -48,7 +62,7 @@ class Service:
     """
 
     name: str
-    endpoint: Endpoint
+    endpoint: E
     process: subprocess.Popen[bytes]
     root: Path
     env: dict[str, str] = field(repr=False)
@@ -109,7 +123,8 @@ def stop_process(process: subprocess.Popen[bytes], grace: float) -> None:
             pass
 
 
-def _spawn(argv: list[str], root: Path, env: Mapping[str, str]) -> subprocess.Popen[bytes]:
+def spawn(argv: list[str], root: Path, env: Mapping[str, str]) -> subprocess.Popen[bytes]:
+    """Start ``argv`` in ``root`` (created) in a new session, output to ``root/server.log``."""
     root.mkdir(parents=True, exist_ok=True)
     with open(root / "server.log", "ab") as log:
         return subprocess.Popen(
@@ -123,12 +138,12 @@ def _spawn(argv: list[str], root: Path, env: Mapping[str, str]) -> subprocess.Po
         )
 
 
-def _base_environment() -> dict[str, str]:
+def base_environment() -> dict[str, str]:
     """Our environment without anything that would configure the servers behind our back."""
     return {
         key: value
         for key, value in os.environ.items()
-        if not key.startswith(("GATEWAY_", "AWS_", "MOTO_", "WEED_"))
+        if not key.startswith(("GATEWAY_", "AWS_", "MOTO_", "WEED_", "RCLONE_", "BENCH_"))
     }
 
 
@@ -142,7 +157,7 @@ def _random_secret() -> str:
     return "".join(secrets.choice(alphabet) for _ in range(40))
 
 
-def _venv_program(name: str) -> Path:
+def venv_program(name: str) -> Path:
     """``name`` beside the running interpreter (the venv's bin), else on PATH."""
     beside = Path(sys.executable).parent / name
     if beside.exists():
@@ -153,7 +168,7 @@ def _venv_program(name: str) -> Path:
     return Path(found)
 
 
-def _http_status(url: str) -> int:
+def http_status(url: str) -> int:
     """The HTTP status of GET ``url`` (error statuses included); raises when unreachable."""
     try:
         with urllib.request.urlopen(url, timeout=2) as response:
@@ -162,12 +177,18 @@ def _http_status(url: str) -> int:
         return int(exc.code)
 
 
-def _finish_start(service: Service, probe: Callable[[], bool], timeout: float) -> Service:
-    """Wait for ``probe``, then for the bucket; stop the service and raise on failure."""
+def finish_start(
+    service: Service[E],
+    probe: Callable[[], bool],
+    make_bucket: Callable[[E], bool],
+    timeout: float,
+) -> Service[E]:
+    """Wait for ``probe``, then until ``make_bucket(endpoint)`` has made the benchmark's
+    bucket; stop the service and raise ServiceError on failure."""
     try:
         wait_until(probe, what=f"{service.label} start", process=service.process, timeout=timeout)
         wait_until(
-            lambda: create_bucket(service.endpoint, BUCKET),
+            lambda: make_bucket(service.endpoint),
             what=f"{service.label} bucket creation",
             process=service.process,
             timeout=timeout,
@@ -182,47 +203,79 @@ def _finish_start(service: Service, probe: Callable[[], bool], timeout: float) -
     return service
 
 
-def start_gateway(root: Path) -> Service:
-    """``gateway serve`` on a fresh data directory ``root/gw``, with a random admin key pair.
+def _s3_bucket(endpoint: Endpoint) -> bool:
+    return create_bucket(endpoint, BUCKET)
 
-    Ready when ``GET /healthz`` on its HTTP listener answers 200.
-    """
-    program = _venv_program("gateway")
+
+@dataclass(frozen=True)
+class GatewayLaunch:
+    """A ``gateway serve`` just spawned: its process, environment and listeners."""
+
+    process: subprocess.Popen[bytes]
+    env: dict[str, str]
+    s3: Endpoint
+    http_url: str
+    user: str
+    password: str = field(repr=False)
+
+    @property
+    def healthz(self) -> Callable[[], bool]:
+        """The readiness probe: ``GET /healthz`` on the HTTP listener answers 200."""
+        url = f"{self.http_url}/healthz"
+        return lambda: http_status(url) == 200
+
+
+def launch_gateway(root: Path) -> GatewayLaunch:
+    """Spawn ``gateway serve`` on a fresh data directory ``root/gw`` with a random admin
+    user password and S3 key pair, on free loopback ports; does not wait for it."""
+    program = venv_program("gateway")
     s3_port, http_port = free_port(), free_port()
     endpoint = Endpoint(f"http://{LOOPBACK}:{s3_port}", _random_access_key(), _random_secret())
-    env = _base_environment()
+    password = secrets.token_urlsafe(18)
+    env = base_environment()
     env.update(
         {
             "GATEWAY_DATA_DIR": str(root / "gw"),
             "GATEWAY_S3_LISTEN": f"{LOOPBACK}:{s3_port}",
             "GATEWAY_HTTP_LISTEN": f"{LOOPBACK}:{http_port}",
-            "GATEWAY_ADMIN_USER": "bench",
-            "GATEWAY_ADMIN_PASSWORD": secrets.token_urlsafe(18),
+            "GATEWAY_ADMIN_USER": GATEWAY_USER,
+            "GATEWAY_ADMIN_PASSWORD": password,
             "GATEWAY_ADMIN_ACCESS_KEY": endpoint.access_key,
             "GATEWAY_ADMIN_SECRET_KEY": endpoint.secret_key,
         }
     )
+    process = spawn([str(program), "serve"], root, env)
+    return GatewayLaunch(
+        process, env, endpoint, f"http://{LOOPBACK}:{http_port}", GATEWAY_USER, password
+    )
+
+
+def start_gateway(root: Path) -> Service[Endpoint]:
+    """``gateway serve`` on a fresh data directory ``root/gw``, with a random admin key pair.
+
+    Ready when ``GET /healthz`` on its HTTP listener answers 200.
+    """
+    launch = launch_gateway(root)
     service = Service(
         "gateway",
-        endpoint,
-        _spawn([str(program), "serve"], root, env),
+        launch.s3,
+        launch.process,
         root,
-        env,
-        stop_grace=30,
+        launch.env,
+        stop_grace=GATEWAY_STOP_GRACE,
         blob_dir=root / "gw" / "blobs",
     )
-    healthz = f"http://{LOOPBACK}:{http_port}/healthz"
-    return _finish_start(service, lambda: _http_status(healthz) == 200, timeout=90)
+    return finish_start(service, launch.healthz, _s3_bucket, timeout=90)
 
 
-def start_seaweedfs(root: Path) -> Service:
+def start_seaweedfs(root: Path) -> Service[Endpoint]:
     """``weed server`` (master, volume, filer, S3) with one S3 identity, telemetry off.
 
     Volumes are limited to 1 GiB each with their count derived from free disk space, so
     several GiB fit. Ready when the S3 port lets us create the bucket. SeaweedFS takes
     long to stop on SIGTERM; its data is thrown away, so it gets 5 s before SIGKILL.
     """
-    program = _venv_program("weed")
+    program = venv_program("weed")
     master, volume, filer, s3 = (free_port(also_free_at=(GRPC_OFFSET,)) for _ in range(4))
     endpoint = Endpoint(f"http://{LOOPBACK}:{s3}", _random_access_key(), _random_secret())
     root.mkdir(parents=True, exist_ok=True)
@@ -266,35 +319,36 @@ def start_seaweedfs(root: Path) -> Service:
         "-volume.max=0",
         "-volume.preStopSeconds=0",
     ]
-    env = _base_environment()
-    service = Service("seaweedfs", endpoint, _spawn(argv, root, env), root, env, stop_grace=5)
+    env = base_environment()
+    service = Service("seaweedfs", endpoint, spawn(argv, root, env), root, env, stop_grace=5)
     s3_url = endpoint.url + "/"
-    return _finish_start(service, lambda: _http_status(s3_url) > 0, timeout=120)
+    return finish_start(service, lambda: http_status(s3_url) > 0, _s3_bucket, timeout=120)
 
 
-def start_moto(root: Path) -> Service:
+def start_moto(root: Path) -> Service[Endpoint]:
     """``python -m moto.server`` (in-memory S3 that does not check signatures)."""
     port = free_port()
     endpoint = Endpoint(f"http://{LOOPBACK}:{port}", _random_access_key(), _random_secret())
     argv = [sys.executable, "-m", "moto.server", "-H", LOOPBACK, "-p", str(port)]
-    env = _base_environment()
-    service = Service("moto", endpoint, _spawn(argv, root, env), root, env, stop_grace=10)
-    return _finish_start(service, lambda: _http_status(endpoint.url + "/") > 0, timeout=60)
+    env = base_environment()
+    service = Service("moto", endpoint, spawn(argv, root, env), root, env, stop_grace=10)
+    probe_url = endpoint.url + "/"
+    return finish_start(service, lambda: http_status(probe_url) > 0, _s3_bucket, timeout=60)
 
 
-STARTERS: dict[str, Callable[[Path], Service]] = {
+STARTERS: dict[str, Callable[[Path], Service[Endpoint]]] = {
     "gateway": start_gateway,
     "seaweedfs": start_seaweedfs,
     "moto": start_moto,
 }
 
 
-def gateway_stats(service: Service) -> dict[str, str]:
+def gateway_stats(service: Service[Endpoint]) -> dict[str, str]:
     """The gateway's ``gateway stats`` output as {label: value}, run with its environment.
 
     Raises ServiceError when the command fails.
     """
-    program = _venv_program("gateway")
+    program = venv_program("gateway")
     result = subprocess.run(
         [str(program), "stats"],
         cwd=service.root,

@@ -1,4 +1,4 @@
-"""The ``gateway`` command: serve, migrate, users, keys, gc, fsck, stats."""
+"""The ``gateway`` command: serve, migrate, users, keys, tokens, buckets, gc, fsck, stats."""
 
 from __future__ import annotations
 
@@ -6,6 +6,7 @@ import argparse
 import logging
 import sys
 from collections.abc import Callable, Sequence
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -13,9 +14,17 @@ from tqdm import tqdm
 
 from gateway.core.fsck import fsck
 from gateway.core.gc import collect_garbage
-from gateway.core.identity import SYSTEM, ensure_admin, hash_password, new_access_key_id, new_secret
+from gateway.core.identity import (
+    SYSTEM,
+    ensure_admin,
+    hash_api_token,
+    hash_password,
+    new_access_key_id,
+    new_api_token,
+    new_secret,
+)
 from gateway.core.storage import Storage
-from gateway.errors import GatewayError
+from gateway.errors import BucketNotFoundError, GatewayError
 from gateway.settings import Settings, SettingsError, load_settings
 
 EXIT_OK, EXIT_PROBLEMS, EXIT_USAGE = 0, 1, 2
@@ -45,7 +54,8 @@ def _print_banner(settings: Settings, storage: Storage) -> None:
         "",
         "Storage gateway is running",
         f"  S3 API        {s3_url}   (region {settings.region}, path-style or virtual-hosted)",
-        f"  HTTP          http://{settings.http_listen}/healthz",
+        f"  WebDAV        http://{settings.http_listen}/dav/   (HTTP Basic: user and password)",
+        f"  health        http://{settings.http_listen}/healthz",
         f"  metadata      {_redact(settings.effective_database_url)}",
         f"  backend       {settings.effective_backend_url}",
         "",
@@ -158,6 +168,53 @@ def cmd_key_revoke(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def cmd_token_create(args: argparse.Namespace) -> int:
+    """Create a bearer token for a user (WebDAV for programs); the token is printed once."""
+    storage = _storage(_settings(args))
+    token = new_api_token()
+    expires = (
+        None if args.expires_days is None else datetime.now(UTC) + timedelta(days=args.expires_days)
+    )
+    record = storage.metadata.create_api_token(args.user, args.name, hash_api_token(token), expires)
+    storage.metadata.record_audit(SYSTEM, "CreateApiToken", f"{args.user} {record.id}")
+    print(f"id     {record.id}\ntoken  {token}")
+    return EXIT_OK
+
+
+def cmd_token_list(args: argparse.Namespace) -> int:
+    """List bearer tokens (never the tokens themselves)."""
+    storage = _storage(_settings(args))
+    for token in storage.metadata.list_api_tokens(args.user):
+        if token.revoked_at:
+            state = f"revoked {token.revoked_at:%Y-%m-%d}"
+        elif token.expires_at:
+            state = f"expires {token.expires_at:%Y-%m-%d %H:%M}"
+        else:
+            state = "active"
+        print(f"{token.id}\t{token.user_name}\t{token.name}\t{token.created_at:%Y-%m-%d}\t{state}")
+    return EXIT_OK
+
+
+def cmd_token_revoke(args: argparse.Namespace) -> int:
+    """Revoke a bearer token for good."""
+    storage = _storage(_settings(args))
+    storage.metadata.revoke_api_token(args.token_id)
+    storage.metadata.record_audit(SYSTEM, "RevokeApiToken", str(args.token_id))
+    print(f"revoked token {args.token_id}")
+    return EXIT_OK
+
+
+def cmd_bucket_anonymous(args: argparse.Namespace) -> int:
+    """Open a bucket to reading without credentials (``read``) or close it (``none``)."""
+    storage = _storage(_settings(args))
+    bucket = storage.metadata.get_bucket(args.bucket)
+    if bucket is None:
+        raise BucketNotFoundError(f"no bucket {args.bucket!r}")
+    storage.metadata.set_bucket_anonymous_read(bucket, args.access == "read", SYSTEM)
+    print(f"bucket {bucket.name}: anonymous access {args.access}")
+    return EXIT_OK
+
+
 def cmd_gc(args: argparse.Namespace) -> int:
     """Delete chunks no object references, after the grace period."""
     settings = _settings(args)
@@ -245,6 +302,21 @@ def build_parser() -> argparse.ArgumentParser:
     command(keys, "create", cmd_key_create).add_argument("user")
     command(keys, "list", cmd_key_list).add_argument("user", nargs="?")
     command(keys, "revoke", cmd_key_revoke).add_argument("access_key_id")
+    tokens = commands.add_parser("token", help="manage bearer tokens").add_subparsers(
+        dest="action", required=True
+    )
+    create_token = command(tokens, "create", cmd_token_create)
+    create_token.add_argument("user")
+    create_token.add_argument("--name", default="", help="what the token is for")
+    create_token.add_argument("--expires-days", type=int, help="lifetime (default: no expiry)")
+    command(tokens, "list", cmd_token_list).add_argument("user", nargs="?")
+    command(tokens, "revoke", cmd_token_revoke).add_argument("token_id", type=int)
+    buckets = commands.add_parser("bucket", help="bucket settings").add_subparsers(
+        dest="action", required=True
+    )
+    anonymous = command(buckets, "anonymous", cmd_bucket_anonymous)
+    anonymous.add_argument("bucket")
+    anonymous.add_argument("access", choices=["read", "none"])
     gc = command(commands, "gc", cmd_gc)
     gc.add_argument("--grace-seconds", type=int, help="override the configured grace period")
     fsck_parser = command(commands, "fsck", cmd_fsck)

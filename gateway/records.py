@@ -8,6 +8,10 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime
 
+# An empty folder is stored as an empty object named ``folder/``, as S3 consoles do.
+FOLDER_CONTENT_TYPE = "application/x-directory"
+EMPTY_MD5 = "d41d8cd98f00b204e9800998ecf8427e"
+
 
 @dataclass(frozen=True)
 class User:

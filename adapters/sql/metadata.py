@@ -59,6 +59,8 @@ from gateway.errors import (
     NotFoundError,
 )
 from gateway.records import (
+    EMPTY_MD5,
+    FOLDER_CONTENT_TYPE,
     AccessKey,
     Actor,
     ApiToken,
@@ -74,10 +76,6 @@ from gateway.records import (
     Upload,
     User,
 )
-
-# What an empty folder is stored as: an empty object named ``folder/``, as S3 consoles do.
-FOLDER_CONTENT_TYPE = "application/x-directory"
-EMPTY_MD5 = "d41d8cd98f00b204e9800998ecf8427e"
 
 
 def _now() -> datetime:

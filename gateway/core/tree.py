@@ -13,9 +13,16 @@ from dataclasses import dataclass
 from gateway.core.names import check_key
 from gateway.core.storage import Storage
 from gateway.errors import AccessDeniedError, BucketNotFoundError
-from gateway.records import Actor, Bucket, FolderListing, ObjectAttributes, StoredObject, User
-
-FOLDER_CONTENT_TYPE = "application/x-directory"
+from gateway.records import (
+    EMPTY_MD5,
+    FOLDER_CONTENT_TYPE,
+    Actor,
+    Bucket,
+    FolderListing,
+    ObjectAttributes,
+    StoredObject,
+    User,
+)
 
 
 @dataclass(frozen=True)
@@ -86,7 +93,7 @@ class FileTree:
         prefix = path.rstrip("/") + "/"
         check_key(prefix)
         marker = self._metadata.commit_object(
-            bucket, prefix, (), _EMPTY_MD5, ObjectAttributes(FOLDER_CONTENT_TYPE), actor
+            bucket, prefix, (), EMPTY_MD5, ObjectAttributes(FOLDER_CONTENT_TYPE), actor
         )
         return Entry(bucket, prefix, marker)
 
@@ -132,6 +139,3 @@ class FileTree:
         new_path = path.strip("/") + ("/" if entry.is_folder else "")
         check_key(new_path)
         return new_path
-
-
-_EMPTY_MD5 = "d41d8cd98f00b204e9800998ecf8427e"

@@ -148,7 +148,7 @@ class DavApplication:
                 [("Content-Type", "text/plain"), ("Content-Length", str(len(body)))],
             )
             return [body]
-        body = _ROOT_MULTISTATUS
+        body = _ROOT_DEPTH_0 if environ.get("HTTP_DEPTH") == "0" else _ROOT_DEPTH_1
         start_response(
             "207 Multi-Status",
             [
@@ -160,14 +160,25 @@ class DavApplication:
         return [body]
 
 
-_ROOT_MULTISTATUS = (
-    b'<?xml version="1.0" encoding="utf-8"?>\n'
-    b'<D:multistatus xmlns:D="DAV:">'
-    b"<D:response><D:href>/</D:href><D:propstat><D:prop>"
-    b"<D:resourcetype><D:collection/></D:resourcetype><D:displayname></D:displayname>"
-    b"</D:prop><D:status>HTTP/1.1 200 OK</D:status></D:propstat></D:response>"
-    b"<D:response><D:href>" + MOUNT.encode() + b"/</D:href><D:propstat><D:prop>"
-    b"<D:resourcetype><D:collection/></D:resourcetype><D:displayname>dav</D:displayname>"
-    b"</D:prop><D:status>HTTP/1.1 200 OK</D:status></D:propstat></D:response>"
-    b"</D:multistatus>"
+def _collection_response(href: str, name: str) -> str:
+    return (
+        f"<D:response><D:href>{href}</D:href><D:propstat><D:prop>"
+        "<D:resourcetype><D:collection/></D:resourcetype>"
+        f"<D:displayname>{name}</D:displayname>"
+        "</D:prop><D:status>HTTP/1.1 200 OK</D:status></D:propstat></D:response>"
+    )
+
+
+def _multistatus(*responses: str) -> bytes:
+    return (
+        '<?xml version="1.0" encoding="utf-8"?>\n<D:multistatus xmlns:D="DAV:">'
+        + "".join(responses)
+        + "</D:multistatus>"
+    ).encode()
+
+
+# PROPFIND / describes the server root as a collection whose one member is the mount.
+_ROOT_DEPTH_0 = _multistatus(_collection_response("/", ""))
+_ROOT_DEPTH_1 = _multistatus(
+    _collection_response("/", ""), _collection_response(MOUNT + "/", MOUNT.strip("/"))
 )
