@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import io
 import tempfile
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -53,7 +54,9 @@ class Model:
 
     def folder_exists(self, path: str) -> bool:
         prefix = path + "/"
-        return prefix in self.folders or any(k.startswith(prefix) for k in self.files)
+        return any(f.startswith(prefix) for f in self.folders) or any(
+            k.startswith(prefix) for k in self.files
+        )
 
     def entry_kind(self, path: str) -> str | None:
         if path in self.files:
@@ -187,9 +190,7 @@ def test_tree_operations_match_the_model(
 ) -> None:
     core = shared_core
     tree = FileTree(core.storage)
-    name = f"model-{abs(hash(tuple(map(repr, operations)))) % 10**12}"
-    if core.metadata.get_bucket(name) is not None:
-        return
+    name = f"model-{uuid.uuid4().hex[:12]}"
     core.storage.create_bucket(core.user, name, core.actor)
     model = Model()
     for op in operations:
