@@ -153,6 +153,9 @@ class VersionRow(Base):
 
     __tablename__ = "versions"
     __table_args__ = (
+        # Joins from objects to their versions; the partial unique index below is not used
+        # by SQLite for ``is_current = 1`` predicates.
+        Index("ix_versions_object_id", "object_id"),
         Index(
             "uq_versions_current_object",
             "object_id",

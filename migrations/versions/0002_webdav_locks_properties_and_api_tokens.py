@@ -1,4 +1,4 @@
-"""webdav locks properties and api tokens
+"""webdav locks, properties, api tokens; versions by object
 
 Revision ID: 0002
 Revises: 0001
@@ -17,6 +17,9 @@ depends_on: str | Sequence[str] | None = None
 
 
 def upgrade() -> None:
+    with op.batch_alter_table("versions", schema=None) as batch_op:
+        batch_op.create_index("ix_versions_object_id", ["object_id"], unique=False)
+
     op.create_table(
         "dav_locks",
         sa.Column("token", sa.String(length=128), nullable=False),
@@ -98,6 +101,9 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
+    with op.batch_alter_table("versions", schema=None) as batch_op:
+        batch_op.drop_index("ix_versions_object_id")
+
     with op.batch_alter_table("change_feed", schema=None) as batch_op:
         batch_op.drop_column("source_key")
         batch_op.drop_column("source_bucket")
