@@ -104,11 +104,23 @@ class StoredObject:
 
 
 @dataclass(frozen=True)
+class SubFolder:
+    """A folder inside a listed folder: its prefix (ending in ``/``) and when it changed.
+
+    ``last_modified`` is its marker object's time, or else the newest time of the keys
+    under it.
+    """
+
+    prefix: str
+    last_modified: datetime
+
+
+@dataclass(frozen=True)
 class FolderListing:
-    """The direct children of a folder: its files and the prefixes of its sub-folders."""
+    """The direct children of a folder: its files and its sub-folders."""
 
     files: tuple[StoredObject, ...]
-    folders: tuple[str, ...]
+    folders: tuple[SubFolder, ...]
 
 
 @dataclass(frozen=True)

@@ -18,6 +18,7 @@ from typing import Any
 from sqlalchemy import (
     Engine,
     and_,
+    case,
     delete,
     exists,
     func,
@@ -73,6 +74,7 @@ from gateway.records import (
     Part,
     StorageStats,
     StoredObject,
+    SubFolder,
     Upload,
     User,
 )
@@ -887,19 +889,31 @@ class SqlMetadata:
             .where(*under, slash == 0)
         )
         folder_key = func.substr(ObjectRow.key, 1, len(prefix) + slash)
+        marker_time = func.max(case((ObjectRow.key == folder_key, VersionRow.created_at)))
         folders = (
-            select(folder_key, *(null() for _ in range(8)))
+            select(
+                folder_key,
+                null(),
+                null(),
+                null(),
+                null(),
+                func.coalesce(marker_time, func.max(VersionRow.created_at)),
+                null(),
+                null(),
+                null(),
+            )
+            .join(VersionRow, and_(VersionRow.object_id == ObjectRow.id, VersionRow.is_current))
             .where(*under, slash > 0)
             .group_by(folder_key)
         )
         found_files: list[StoredObject] = []
-        found_folders: list[str] = []
+        found_folders: list[SubFolder] = []
         with self._read() as session:
             for row in session.execute(union_all(files, folders)):
-                if row[1] is None:
-                    found_folders.append(row[0])
-                    continue
                 key, version_id, manifest_id, size, etag, created, ctype, meta, headers = row
+                if version_id is None:
+                    found_folders.append(SubFolder(key, _aware(created)))
+                    continue
                 found_files.append(
                     StoredObject(
                         bucket_id,
@@ -913,7 +927,7 @@ class SqlMetadata:
                     )
                 )
         found_files.sort(key=lambda obj: obj.key.encode())
-        found_folders.sort(key=str.encode)
+        found_folders.sort(key=lambda folder: folder.prefix.encode())
         return FolderListing(tuple(found_files), tuple(found_folders))
 
     def _occupied(self, session: Session, bucket_id: int, path: str) -> bool:

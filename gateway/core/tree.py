@@ -9,6 +9,7 @@ metadata operations: no chunk is read or rewritten.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
 
 from gateway.core.names import check_key
 from gateway.core.storage import Storage
@@ -28,11 +29,13 @@ from gateway.records import (
 @dataclass(frozen=True)
 class Entry:
     """What a path names: a file (``path`` is its key) or a folder (``path`` ends in ``/``,
-    or is "" for the bucket itself). ``obj`` is the file, or the folder's marker if any."""
+    or is "" for the bucket itself). ``obj`` is the file, or the folder's marker if known;
+    ``modified`` is a folder's time when a listing told it (see ``SubFolder``)."""
 
     bucket: Bucket
     path: str
     obj: StoredObject | None
+    modified: datetime | None = None
 
     @property
     def is_folder(self) -> bool:

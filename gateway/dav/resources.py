@@ -169,9 +169,20 @@ class _EntryResource(_DAVResource):  # type: ignore[misc]
 
     def get_creation_date(self) -> float | None:
         obj = self.entry.obj
-        if obj is None:
-            return self.entry.bucket.created_at.timestamp() if not self.entry.path else None
-        return obj.last_modified.timestamp()
+        if obj is not None:
+            return obj.last_modified.timestamp()
+        if self.entry.modified is not None:
+            return self.entry.modified.timestamp()
+        return self.entry.bucket.created_at.timestamp() if not self.entry.path else None
+
+    def get_property_value(self, name: str) -> Any:
+        if name == "{DAV:}getetag":
+            # The entity tag as HTTP writes it, quotes included (RFC 4918, 15.6).
+            etag = self.get_etag()
+            if etag is None:
+                raise DAVError(HTTP_NOT_FOUND)
+            return f'"{etag}"'
+        return super().get_property_value(name)
 
     def get_last_modified(self) -> float | None:
         obj = self.entry.obj
@@ -345,10 +356,10 @@ class FolderResource(_EntryResource, DAVCollection):  # type: ignore[misc]
             base = self.path.rstrip("/")
             members: list[_EntryResource] = []
             start = len(self.entry.path)
-            for prefix in listing.folders:
-                name = prefix[start:-1]
+            for folder in listing.folders:
+                name = folder.prefix[start:-1]
                 if name:
-                    entry = Entry(bucket, prefix, None)
+                    entry = Entry(bucket, folder.prefix, None, folder.last_modified)
                     members.append(FolderResource(f"{base}/{name}", self.environ, entry))
             for obj in listing.files:
                 name = obj.key[start:]

@@ -170,7 +170,8 @@ def _snapshot(tree: FileTree, core: CoreFixture, bucket_name: str) -> tuple[dict
         listing = tree.children(folder)
         for obj in listing.files:
             files[obj.key] = core.read(obj)
-        for prefix in listing.folders:
+        for folder_entry in listing.folders:
+            prefix = folder_entry.prefix
             marker = core.metadata.get_object(bucket.id, prefix)
             if marker is not None:
                 folders.add(prefix)
