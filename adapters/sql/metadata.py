@@ -993,16 +993,20 @@ class SqlMetadata:
         """Give the folder holding ``path`` a marker object when nothing else keeps it."""
         parent = path.rstrip("/").rpartition("/")[0]
         if parent and not self._occupied(session, bucket.id, parent + "/"):
-            self._replace_current(
-                session,
-                bucket,
-                parent + "/",
-                self._new_manifest(session, []),
-                EMPTY_MD5,
-                ObjectAttributes(FOLDER_CONTENT_TYPE),
-                actor,
-                "CreateFolder",
-            )
+            self._create_marker(session, bucket, parent + "/", actor)
+
+    def _create_marker(self, session: Session, bucket: Bucket, prefix: str, actor: Actor) -> None:
+        """Make the folder ``prefix`` exist on its own: an empty object of that name."""
+        self._replace_current(
+            session,
+            bucket,
+            prefix,
+            self._new_manifest(session, []),
+            EMPTY_MD5,
+            ObjectAttributes(FOLDER_CONTENT_TYPE),
+            actor,
+            "CreateFolder",
+        )
 
     def delete_path(self, bucket: Bucket, path: str, actor: Actor) -> int:
         """Delete the file ``path`` or the folder ``path`` (ending in ``/``) with everything
@@ -1152,16 +1156,7 @@ class SqlMetadata:
                 )
             written = len(copying)
             if folder and not self._occupied(session, target.id, new_path):
-                self._replace_current(
-                    session,
-                    target,
-                    new_path,
-                    self._new_manifest(session, []),
-                    EMPTY_MD5,
-                    ObjectAttributes(FOLDER_CONTENT_TYPE),
-                    actor,
-                    "CreateFolder",
-                )
+                self._create_marker(session, target, new_path, actor)
                 written += 1
             property_rows = (
                 self._path_condition(DavPropertyRow.path, path)
