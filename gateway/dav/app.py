@@ -75,10 +75,14 @@ class DavApplication:
         inside = path == MOUNT or path.startswith(MOUNT + "/")
         if user is None and not self._anonymous_allowed(method, path[len(MOUNT) :], inside):
             return self._unauthorized(start_response, "credentials required")
-        request = DavRequest(user, self._actor(environ, user))
+        request = DavRequest(user, self._actor(environ, user), read_only=method in READ_METHODS)
         request.attach(environ)
         if not inside:
             return self._probe(environ, start_response, method)
+        if "," in environ.get("HTTP_RANGE", ""):
+            # wsgidav serves one range only; RFC 9110 (14.2) lets a server ignore Range and
+            # send the whole body, which beats answering a range the client did not ask for.
+            del environ["HTTP_RANGE"]
         environ["SCRIPT_NAME"] = environ.get("SCRIPT_NAME", "") + MOUNT
         environ["PATH_INFO"] = path[len(MOUNT) :] or "/"
         environ["wsgidav.auth.user_name"] = user.name if user else ""

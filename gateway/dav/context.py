@@ -21,12 +21,17 @@ class DavRequest:
 
     user: User | None
     actor: Actor
+    # Whether the method changes nothing (GET, HEAD, PROPFIND, OPTIONS): then resources
+    # found once are reused for the rest of the request.
+    read_only: bool = False
     buckets: dict[str, Bucket] = field(default_factory=dict)
     # Dead properties by (bucket id, path); an entry means "read", even when empty.
     properties: dict[tuple[int, str], dict[str, str]] = field(default_factory=dict)
     # Folders (bucket id, prefix) whose whole subtree's properties are in ``properties``.
     prefetched: set[tuple[int, str]] = field(default_factory=set)
     bytes_used: int | None = None
+    # Resources by path, kept only when ``read_only``.
+    resources: dict[str, Any] = field(default_factory=dict)
     # Set when a COPY or MOVE created its destination (201 rather than 204).
     created: bool = False
 
@@ -35,6 +40,11 @@ class DavRequest:
         """The request state the front end stored in ``environ``."""
         found: DavRequest = environ[ENVIRON_KEY]
         return found
+
+    def remember(self, path: str, resource: Any) -> None:
+        """Keep a resource found for ``path`` for later lookups, in a read-only request."""
+        if self.read_only:
+            self.resources.setdefault(path, resource)
 
     def cached_properties(self, bucket_id: int, path: str) -> dict[str, str] | None:
         """The dead properties of a resource if this request already read them."""

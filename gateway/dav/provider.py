@@ -53,6 +53,19 @@ class GatewayProvider(DAVProvider):  # type: ignore[misc]
     def get_resource_inst(
         self, path: str, environ: dict[str, Any]
     ) -> RootCollection | FolderResource | FileResource | None:
+        # wsgidav resolves the same paths repeatedly (the root of every lock a listing
+        # shows, for one); a request that changes nothing reuses what it found.
+        request = DavRequest.of(environ)
+        if path in request.resources:
+            found: RootCollection | FolderResource | FileResource | None = request.resources[path]
+            return found
+        found = self._resolve(path, environ)
+        request.remember(path, found)
+        return found
+
+    def _resolve(
+        self, path: str, environ: dict[str, Any]
+    ) -> RootCollection | FolderResource | FileResource | None:
         bucket_name, _, rest = path.strip("/").partition("/")
         if not bucket_name:
             return RootCollection("/", environ)

@@ -13,6 +13,7 @@ import mimetypes
 from collections.abc import Callable, Iterable
 from email.utils import parsedate_to_datetime
 from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar
+from urllib.parse import quote
 
 from wsgidav.dav_error import (
     HTTP_BAD_REQUEST,
@@ -221,6 +222,13 @@ class _EntryResource(_DAVResource):  # type: ignore[misc]
             self.provider.tree.delete(self.entry, self.request.actor)
         self.remove_all_locks(recursive=True)
 
+    def _drop_destination_locks(self, dest_path: str) -> None:
+        """Overwriting a destination deletes it, and with it its locks (RFC 4918, 9.6.1)."""
+        if not self.request.created and self.provider.lock_manager is not None:
+            self.provider.lock_manager.remove_all_locks_from_url(
+                quote(self.provider.share_path + dest_path.rstrip("/")), recursive=True
+            )
+
     def _destination(self, dest_path: str) -> tuple[Bucket, str]:
         if not self.entry.path:
             raise DAVError(HTTP_FORBIDDEN, context_info="a bucket cannot be copied or moved")
@@ -243,6 +251,7 @@ class _EntryResource(_DAVResource):  # type: ignore[misc]
             self.entry, target, path, self.request.actor, replace=self._overwrite()
         )
         self.remove_all_locks(recursive=True)
+        self._drop_destination_locks(dest_path)
         return True
 
     @translated
@@ -256,6 +265,7 @@ class _EntryResource(_DAVResource):  # type: ignore[misc]
             replace=self._overwrite(),
             recursive=depth_infinity,
         )
+        self._drop_destination_locks(dest_path)
         return True
 
     def _overwrite(self) -> bool:
@@ -366,6 +376,8 @@ class FolderResource(_EntryResource, DAVCollection):  # type: ignore[misc]
                 members.append(
                     FileResource(f"{base}/{name}", self.environ, Entry(bucket, obj.key, obj))
                 )
+            for member in members:
+                self.request.remember(member.path, member)
             self._members = members
         return self._members
 

@@ -214,7 +214,7 @@ def lock_body(scope: str = "exclusive", owner: str = "pytest") -> bytes:
 
 def lock_token(response: httpx.Response) -> str:
     """The token of a successful LOCK (``Lock-Token`` header, without the angle brackets)."""
-    header = response.headers.get("Lock-Token", "")
+    header = str(response.headers.get("Lock-Token", ""))
     assert header.startswith("<") and header.endswith(">"), (response.status_code, header)
     return header[1:-1]
 
