@@ -1,6 +1,10 @@
-"""``python -m bench``: run the throughput benchmark and print / save its report.
+"""``python -m bench``: run the benchmark suites and print / save their report.
 
-Exit status: 0 when every server started and every transfer succeeded and verified,
+Two suites, both run by default: ``s3`` (PUT/GET throughput through the S3 API, against
+SeaweedFS and moto) and ``webdav`` (PUT/GET throughput, small PUTs, PROPFIND of a large
+folder, against wsgidav's FilesystemProvider and rclone serve webdav).
+
+Exit status: 0 when every server started and every measurement succeeded and verified,
 1 when anything failed (the report says what), 2 for bad arguments, 130 when
 interrupted (Ctrl-C or SIGTERM); in every case the servers it started are stopped.
 """
@@ -18,20 +22,27 @@ import subprocess
 import sys
 import tempfile
 import time
-import traceback
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from types import FrameType
 
-from bench.clients import make_clients
+from bench.clients import make_clients, make_dav_clients
 from bench.data import make_datasets
-from bench.model import MIB, RunResult
+from bench.dav_runner import DavPlan
+from bench.dav_services import DAV_SERVICE_NAMES
+from bench.model import MIB, DavSuiteResult, RunResult, SuiteResult
 from bench.report import render, write_json
-from bench.runner import measure_service
-from bench.services import LABELS, SERVICE_NAMES, STARTERS, ServiceError, gateway_stats
+from bench.services import SERVICE_NAMES
+from bench.suites import run_dav_suite, run_s3_suite
 
 DEFAULT_JSON = Path(__file__).resolve().parent / "results" / "latest.json"
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
+SUITE_NAMES = ("s3", "webdav")
+ALL_SERVICES = tuple(dict.fromkeys([*SERVICE_NAMES, *DAV_SERVICE_NAMES]))
+DATASETS = ["random", "text"]
+# Peak disk use in test-file sizes: the two files, plus what each suite's servers keep
+# (they are stopped one after the other, but their directories stay until the end).
+DISK_FACTORS = {"data": 2, "s3": 6, "webdav": 6}
 
 
 def log(message: str) -> None:
@@ -39,14 +50,19 @@ def log(message: str) -> None:
     print(message, file=sys.stderr, flush=True)
 
 
-def _services(text: str) -> list[str]:
-    names = [name.strip().lower() for name in text.split(",") if name.strip()]
-    unknown = sorted(set(names) - set(SERVICE_NAMES))
-    if unknown or not names:
-        raise argparse.ArgumentTypeError(
-            f"expected a comma-separated subset of {','.join(SERVICE_NAMES)}, got {text!r}"
-        )
-    return [name for name in SERVICE_NAMES if name in names]
+def _subset(allowed: Sequence[str]) -> Callable[[str], list[str]]:
+    """An argparse type: a comma-separated subset of ``allowed``, in ``allowed``'s order."""
+
+    def parse(text: str) -> list[str]:
+        names = [name.strip().lower() for name in text.split(",") if name.strip()]
+        unknown = sorted(set(names) - set(allowed))
+        if unknown or not names:
+            raise argparse.ArgumentTypeError(
+                f"expected a comma-separated subset of {','.join(allowed)}, got {text!r}"
+            )
+        return [name for name in allowed if name in names]
+
+    return parse
 
 
 def _positive(text: str) -> int:
@@ -60,8 +76,16 @@ def build_parser() -> argparse.ArgumentParser:
     """The command-line interface."""
     parser = argparse.ArgumentParser(
         prog="python -m bench",
-        description="PUT/GET throughput of the gateway vs SeaweedFS and moto, "
-        "each started here on loopback (see docs/benchmarks.md).",
+        description="The gateway vs reference servers, each started here on loopback: "
+        "S3 PUT/GET throughput vs SeaweedFS and moto; WebDAV throughput, small PUTs and "
+        "PROPFIND vs wsgidav's FilesystemProvider and rclone serve (see docs/benchmarks.md).",
+    )
+    parser.add_argument(
+        "--suite",
+        type=_subset(SUITE_NAMES),
+        default=list(SUITE_NAMES),
+        metavar="NAMES",
+        help=f"comma-separated suites to run (default {','.join(SUITE_NAMES)})",
     )
     parser.add_argument(
         "--size-mib",
@@ -71,10 +95,30 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument(
         "--only",
-        type=_services,
-        default=list(SERVICE_NAMES),
+        type=_subset(ALL_SERVICES),
+        default=list(ALL_SERVICES),
         metavar="NAMES",
-        help=f"comma-separated servers to run (default {','.join(SERVICE_NAMES)})",
+        help=f"comma-separated servers to run, in the suites that have them "
+        f"(default {','.join(ALL_SERVICES)})",
+    )
+    plan = DavPlan()
+    parser.add_argument(
+        "--small-files",
+        type=_positive,
+        default=plan.small_files,
+        help=f"WebDAV: number of 4 KiB files PUT in parallel (default {plan.small_files})",
+    )
+    parser.add_argument(
+        "--listing-entries",
+        type=_positive,
+        default=plan.listing_entries,
+        help=f"WebDAV: files in the folder that PROPFIND lists (default {plan.listing_entries})",
+    )
+    parser.add_argument(
+        "--propfinds",
+        type=_positive,
+        default=plan.propfinds,
+        help=f"WebDAV: number of PROPFINDs of that folder (default {plan.propfinds})",
     )
     parser.add_argument(
         "--json",
@@ -113,12 +157,16 @@ def environment_info() -> dict[str, str]:
     repo = Path(__file__).resolve().parent.parent
     return {
         "machine": f"{platform.machine()}, {os.cpu_count()} CPUs, {platform.platform()}",
+        "load_average_at_start": " ".join(f"{load:.2f}" for load in os.getloadavg()),
         "python": platform.python_version(),
         "curl": _first_line(["curl", "--version"]),
         "weed": _first_line([str(weed) if weed.exists() else "weed", "version"]),
         "boto3": _version("boto3"),
         "botocore": _version("botocore"),
         "moto": _version("moto"),
+        "wsgidav": _version("wsgidav"),
+        "cheroot": _version("cheroot"),
+        "rclone": _first_line(["rclone", "version"]),
         "gateway_commit": _first_line(
             ["git", "-C", str(repo), "describe", "--always", "--dirty", "--abbrev=12"]
         ),
@@ -129,50 +177,27 @@ def _interrupt(signum: int, _frame: FrameType | None) -> None:
     raise KeyboardInterrupt(f"signal {signum}")
 
 
-def run(result: RunResult, work_dir: Path | None) -> None:
-    """Generate the data, then start, measure and stop each selected server in turn,
-    filling ``result``. Servers are stopped even when this raises."""
+def run(result: RunResult, work_dir: Path | None, plan: DavPlan) -> None:
+    """Generate the data, then run each selected suite, filling ``result``. Servers are
+    stopped even when this raises."""
     with tempfile.TemporaryDirectory(prefix="gateway-bench-", dir=work_dir) as temp:
         root = Path(temp)
+        factor = DISK_FACTORS["data"] + sum(DISK_FACTORS[name] for name in result.suites)
         free = shutil.disk_usage(root).free
-        if free < 8 * result.size_bytes:
+        if free < factor * result.size_bytes:
             log(
                 f"warning: {free / MIB:.0f} MiB free under {root}; the run may need "
-                f"{8 * result.size_bytes / MIB:.0f} MiB"
+                f"{factor * result.size_bytes / MIB:.0f} MiB"
             )
         log(f"generating 2 x {result.size_bytes / MIB:g} MiB of test data in {root}")
         started = time.monotonic()
         (root / "data").mkdir()
         datasets = make_datasets(root / "data", result.size_bytes)
         log(f"test data ready in {time.monotonic() - started:.1f} s")
-        clients = make_clients()
-        scratch = root / "downloads"
-        scratch.mkdir()
-        for name in result.services:
-            label = LABELS[name]
-            log(f"starting {label}")
-            try:
-                service = STARTERS[name](root / name)
-            except (ServiceError, OSError, RuntimeError) as exc:
-                log(f"{label} did not start: {exc}")
-                result.service_errors[name] = str(exc)
-                continue
-            try:
-                log(f"{label} ready: pid {service.pid}, {service.endpoint.url}")
-                try:
-                    for measurement in measure_service(service, datasets, clients, scratch, log):
-                        result.measurements.append(measurement)
-                except Exception as exc:  # report it and go on with the next server
-                    log(traceback.format_exc())
-                    result.service_errors[name] = f"measurement aborted: {exc!r}"
-                if name == "gateway":
-                    try:
-                        result.gateway_stats = gateway_stats(service)
-                    except (ServiceError, OSError, subprocess.SubprocessError) as exc:
-                        log(f"gateway stats failed: {exc}")
-            finally:
-                log(f"stopping {label} (pid {service.pid})")
-                service.stop()
+        if result.s3 is not None:
+            run_s3_suite(result, result.s3, root, datasets, log)
+        if result.webdav is not None:
+            run_dav_suite(result.webdav, root, datasets, plan, log)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -181,18 +206,35 @@ def main(argv: Sequence[str] | None = None) -> int:
     if shutil.which("curl") is None:
         log("curl is required (Debian package curl; `make debs` installs it)")
         return EXIT_USAGE
+    s3 = SuiteResult(
+        services=[name for name in SERVICE_NAMES if name in args.only],
+        datasets=list(DATASETS),
+        clients=[client.name for client in make_clients()],
+    )
+    webdav = DavSuiteResult(
+        services=[name for name in DAV_SERVICE_NAMES if name in args.only],
+        datasets=list(DATASETS),
+        clients=[client.name for client in make_dav_clients()],
+    )
     result = RunResult(
         size_bytes=args.size_mib * MIB,
-        services=args.only,
-        datasets=["random", "text"],
-        clients=[client.name for client in make_clients()],
+        s3=s3 if "s3" in args.suite and s3.services else None,
+        webdav=webdav if "webdav" in args.suite and webdav.services else None,
         environment=environment_info(),
         started_at=datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
+    )
+    if not result.suites:
+        log(f"no server of --only {','.join(args.only)} is in --suite {','.join(args.suite)}")
+        return EXIT_USAGE
+    plan = DavPlan(
+        small_files=args.small_files,
+        listing_entries=args.listing_entries,
+        propfinds=args.propfinds,
     )
     previous = signal.signal(signal.SIGTERM, _interrupt)
     started = time.monotonic()
     try:
-        run(result, args.work_dir)
+        run(result, args.work_dir, plan)
     except KeyboardInterrupt:
         log("interrupted: servers stopped, no report written")
         return EXIT_INTERRUPTED

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import statistics
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -57,24 +58,18 @@ class Measurement:
 
 
 @dataclass
-class RunResult:
-    """Everything one benchmark run found.
+class SuiteResult:
+    """The throughput measurements of one suite (S3 or WebDAV) of a run.
 
     ``services`` lists the servers selected, in run order; ``service_errors`` holds the
-    ones that could not be started (or failed in the middle) with the reason;
-    ``gateway_stats`` is the output of ``gateway stats`` after all gateway uploads.
+    ones that could not be started (or failed in the middle) with the reason.
     """
 
-    size_bytes: int
     services: list[str]
     datasets: list[str]
     clients: list[str]
-    environment: dict[str, str] = field(default_factory=dict)
     measurements: list[Measurement] = field(default_factory=list)
     service_errors: dict[str, str] = field(default_factory=dict)
-    gateway_stats: dict[str, str] | None = None
-    started_at: str = ""
-    duration_seconds: float = 0.0
 
     @property
     def ok(self) -> bool:
@@ -91,3 +86,147 @@ class RunResult:
             ) and measurement.operation == operation:
                 return measurement
         return None
+
+
+@dataclass
+class SmallPuts:
+    """``files`` PUTs of ``size_bytes`` each into ``folder``, by ``workers`` clients at once.
+
+    Only answers 201 and 204 count as ``succeeded``; ``errors`` keeps the first few
+    distinct failures (status and body, or exception). ``seconds`` is the wall time from
+    the moment all workers start to the moment the last one finishes.
+    """
+
+    service: str
+    folder: str
+    files: int
+    size_bytes: int
+    workers: int
+    succeeded: int = 0
+    failed: int = 0
+    seconds: float | None = None
+    errors: list[str] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        """True when every PUT succeeded."""
+        return self.seconds is not None and self.succeeded == self.files and not self.failed
+
+    @property
+    def per_second(self) -> float | None:
+        """Successful PUTs per second of wall time; None when nothing ran."""
+        if not self.seconds:
+            return None
+        return self.succeeded / self.seconds
+
+    def to_json(self) -> dict[str, Any]:
+        """The fields plus the derived ``per_second``."""
+        record = asdict(self)
+        record["per_second"] = self.per_second
+        return record
+
+
+@dataclass
+class Listing:
+    """Repeated ``PROPFIND Depth: 1`` of a folder holding ``entries`` files.
+
+    ``seconds`` has the time of each PROPFIND (request sent to response fully read);
+    ``listed`` the number of ``<D:response>`` elements each answer held (``entries`` + 1
+    for the folder itself when correct). RSS figures are of the server's process tree:
+    just before the first PROPFIND, the peak while they ran, after each one, and after
+    the last one. ``error`` says why the series stopped or failed its check.
+    """
+
+    service: str
+    folder: str
+    entries: int
+    seconds: list[float] = field(default_factory=list)
+    listed: list[int] = field(default_factory=list)
+    response_bytes: int | None = None
+    rss_before_bytes: int | None = None
+    rss_peak_bytes: int | None = None
+    rss_after_bytes: int | None = None
+    rss_after_each_bytes: list[int] = field(default_factory=list)
+    error: str | None = None
+
+    @property
+    def ok(self) -> bool:
+        """True when every PROPFIND ran and listed the folder and all its entries."""
+        return self.error is None and bool(self.seconds)
+
+    @property
+    def first_seconds(self) -> float | None:
+        """The time of the first PROPFIND."""
+        return self.seconds[0] if self.ok else None
+
+    @property
+    def median_seconds(self) -> float | None:
+        """The median time over all PROPFINDs."""
+        return statistics.median(self.seconds) if self.ok else None
+
+    @property
+    def rss_drift_bytes(self) -> int | None:
+        """RSS after the last PROPFIND minus RSS after the first (the growth per repeat,
+        once the first one has warmed up whatever caches and arenas it uses)."""
+        if len(self.rss_after_each_bytes) < 2:
+            return None
+        return self.rss_after_each_bytes[-1] - self.rss_after_each_bytes[0]
+
+    def to_json(self) -> dict[str, Any]:
+        """The fields plus the derived first and median seconds and RSS drift."""
+        record = asdict(self)
+        record["first_seconds"] = self.first_seconds
+        record["median_seconds"] = self.median_seconds
+        record["rss_drift_bytes"] = self.rss_drift_bytes
+        return record
+
+
+@dataclass
+class DavSuiteResult(SuiteResult):
+    """The WebDAV suite: the throughput measurements plus, per server, the parallel small
+    PUTs, the fill of the listing folder, and the PROPFIND series over it."""
+
+    small_puts: list[SmallPuts] = field(default_factory=list)
+    fills: list[SmallPuts] = field(default_factory=list)
+    listings: list[Listing] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        """True when every server started and every measurement succeeded."""
+        records: list[SmallPuts | Listing] = [*self.small_puts, *self.fills, *self.listings]
+        return super().ok and all(record.ok for record in records)
+
+    def small_puts_of(self, service: str) -> SmallPuts | None:
+        """The small-PUT measurement of ``service``, if any."""
+        return next((record for record in self.small_puts if record.service == service), None)
+
+    def listing_of(self, service: str) -> Listing | None:
+        """The PROPFIND series of ``service``, if any."""
+        return next((record for record in self.listings if record.service == service), None)
+
+
+@dataclass
+class RunResult:
+    """Everything one benchmark run found: the S3 suite and the WebDAV suite (None when
+    not selected), and ``gateway_stats``, the output of ``gateway stats`` after all the
+    S3 suite's gateway uploads."""
+
+    size_bytes: int
+    s3: SuiteResult | None
+    webdav: DavSuiteResult | None
+    environment: dict[str, str] = field(default_factory=dict)
+    gateway_stats: dict[str, str] | None = None
+    started_at: str = ""
+    duration_seconds: float = 0.0
+
+    @property
+    def suites(self) -> list[str]:
+        """The names of the suites that were selected, in run order."""
+        return [
+            name for name, suite in (("s3", self.s3), ("webdav", self.webdav)) if suite is not None
+        ]
+
+    @property
+    def ok(self) -> bool:
+        """True when every selected suite succeeded."""
+        return all(suite.ok for suite in (self.s3, self.webdav) if suite is not None)

@@ -1,174 +1,44 @@
-"""The printed tables and the JSON file of a run.
+"""The printed report and the JSON file of a run.
 
-Both are built from the same rows: one per (data set, client, operation), with the MiB/s
-of each server and the gateway's ratio to each reference server (above 1 = gateway faster).
+The S3 part is built from the rows of ``bench.tables``: one per (data set, client,
+operation), with the MiB/s of each server and the gateway's ratio to each reference server
+(above 1 = gateway faster). The WebDAV part comes from ``bench.dav_report``.
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from bench.model import MIB, Measurement, RunResult
-from bench.services import LABELS
+from bench.dav_report import dav_failure_lines, dav_json, dav_lines
+from bench.model import MIB, RunResult, SuiteResult
+from bench.tables import (
+    backend_lines,
+    backend_rows,
+    failure_lines,
+    rss_lines,
+    rss_rows,
+    throughput_lines,
+    throughput_rows,
+)
 
-GATEWAY = "gateway"
 REFERENCES = ("seaweedfs", "moto")
-OPERATIONS = ("PUT", "GET")
-RSS_TARGET_MIB = 100
 
 
-def _ratio(numerator: float | None, denominator: float | None) -> float | None:
-    if numerator is None or not denominator:
-        return None
-    return numerator / denominator
-
-
-def throughput_rows(result: RunResult) -> list[dict[str, Any]]:
-    """One dict per (dataset, client, operation): ``dataset``, ``client``, ``operation``,
-    MiB/s per selected server under its name (None when failed or not run), and
-    ``gateway/<server>`` ratios for each reference server (None unless both ran).
-    """
-    rows: list[dict[str, Any]] = []
-    for dataset in result.datasets:
-        for client in result.clients:
-            for operation in OPERATIONS:
-                row: dict[str, Any] = {
-                    "dataset": dataset,
-                    "client": client,
-                    "operation": operation,
-                }
-                for service in result.services:
-                    found = result.find(service, dataset, client, operation)
-                    row[service] = found.mib_per_s if found else None
-                for reference in REFERENCES:
-                    row[f"{GATEWAY}/{reference}"] = _ratio(row.get(GATEWAY), row.get(reference))
-                rows.append(row)
-    return rows
-
-
-def rss_rows(result: RunResult) -> list[dict[str, Any]]:
-    """One dict per (dataset, client) PUT: peak RSS growth in MiB per selected server."""
-    rows: list[dict[str, Any]] = []
-    for dataset in result.datasets:
-        for client in result.clients:
-            row: dict[str, Any] = {"dataset": dataset, "client": client, "operation": "PUT"}
-            for service in result.services:
-                found = result.find(service, dataset, client, "PUT")
-                growth = found.rss_growth_bytes if found else None
-                row[service] = None if growth is None else growth / MIB
-                row[f"{service}_before"] = (
-                    None
-                    if found is None or found.rss_before_bytes is None
-                    else found.rss_before_bytes / MIB
-                )
-            rows.append(row)
-    return rows
-
-
-def backend_rows(result: RunResult) -> list[dict[str, Any]]:
-    """One dict per gateway PUT: logical MiB, MiB added to the backend, and their ratio."""
-    rows: list[dict[str, Any]] = []
-    for measurement in result.measurements:
-        if measurement.service != GATEWAY or measurement.operation != "PUT":
-            continue
-        added = measurement.backend_bytes_added
-        rows.append(
-            {
-                "dataset": measurement.dataset,
-                "client": measurement.client,
-                "logical_mib": measurement.size_bytes / MIB,
-                "backend_added_mib": None if added is None else added / MIB,
-                "stored_per_logical": None if added is None else added / measurement.size_bytes,
-                "ok": measurement.ok,
-            }
-        )
-    return rows
-
-
-def _cell(value: float | None, failed: bool, digits: int = 1) -> str:
-    if value is not None:
-        return f"{value:.{digits}f}"
-    return "FAIL" if failed else "-"
-
-
-def _table(header: Sequence[str], body: Sequence[Sequence[str]], left: int) -> list[str]:
-    widths = [max(len(row[i]) for row in [header, *body]) for i in range(len(header))]
-
-    def line(cells: Sequence[str]) -> str:
-        parts = [
-            cell.ljust(width) if i < left else cell.rjust(width)
-            for i, (cell, width) in enumerate(zip(cells, widths, strict=True))
-        ]
-        return "  ".join(parts).rstrip()
-
-    return [line(header), line(["-" * w for w in widths]), *(line(row) for row in body)]
-
-
-def _failed(result: RunResult, service: str, dataset: str, client: str, operation: str) -> bool:
-    found = result.find(service, dataset, client, operation)
-    return (found is not None and not found.ok) or service in result.service_errors
-
-
-def render(result: RunResult) -> str:
-    """The human-readable report: throughput with ratios, RSS, gateway backend, failures."""
+def _s3_lines(suite: SuiteResult, result: RunResult) -> list[str]:
     size_mib = result.size_bytes / MIB
     lines = [
         "",
-        f"Throughput in MiB/s (1 MiB = 2^20 bytes; object size / wall time), "
+        f"S3 API: throughput in MiB/s (1 MiB = 2^20 bytes; object size / wall time), "
         f"{size_mib:g} MiB objects; ratios above 1 mean the gateway is faster.",
         "",
     ]
-    ratio_names = [r for r in REFERENCES if r in result.services and GATEWAY in result.services]
-    header = ["data", "client", "op", *(LABELS[s] for s in result.services)]
-    header += [f"gw/{LABELS[r]}" for r in ratio_names]
-    body = []
-    for row in throughput_rows(result):
-        keys = (row["dataset"], row["client"], row["operation"])
-        cells = [row["dataset"], row["client"], row["operation"]]
-        cells += [_cell(row[s], _failed(result, s, *keys)) for s in result.services]
-        cells += [_cell(row[f"{GATEWAY}/{r}"], False, 2) for r in ratio_names]
-        body.append(cells)
-    lines += _table(header, body, left=3)
-
-    lines += [
-        "",
-        "Peak RSS growth during each PUT, MiB over the server's RSS just before it "
-        f"(process and children, sampled every 50 ms; gateway target < {RSS_TARGET_MIB}):",
-        "",
-    ]
-    header = ["data", "client", *(LABELS[s] for s in result.services)]
-    body = []
-    for row in rss_rows(result):
-        cells = [row["dataset"], row["client"]]
-        for service in result.services:
-            growth, before = row[service], row[f"{service}_before"]
-            cells.append("-" if growth is None else f"{growth:.1f} (of {before:.0f})")
-        body.append(cells)
-    lines += _table(header, body, left=2)
-    if GATEWAY in result.services:
-        worst = [row[GATEWAY] for row in rss_rows(result) if row[GATEWAY] is not None]
-        if worst:
-            verdict = "met" if max(worst) < RSS_TARGET_MIB else "MISSED"
-            lines.append(
-                f"gateway: largest growth {max(worst):.1f} MiB, target < {RSS_TARGET_MIB} MiB "
-                f"{verdict}"
-            )
-
-    backend = backend_rows(result)
+    lines += throughput_lines(suite, REFERENCES)
+    lines += ["", *rss_lines(suite)]
+    backend = backend_lines(suite)
     if backend:
-        lines += ["", "Gateway backend: bytes added under <data>/blobs by each PUT:", ""]
-        header = ["data", "client", "object MiB", "added MiB", "stored/logical"]
-        body = []
-        for row in backend:
-            added, ratio = row["backend_added_mib"], row["stored_per_logical"]
-            cells = [row["dataset"], row["client"], f"{row['logical_mib']:.1f}"]
-            cells.append("-" if added is None else f"{added:.1f}")
-            cells.append("-" if ratio is None else f"{ratio:.3f}")
-            body.append(cells)
-        lines += _table(header, body, left=2)
+        lines += ["", *backend]
         lines.append(
             "(the other client's upload of the same file adds only the chunks that cross its "
             "multipart part boundaries)"
@@ -176,43 +46,66 @@ def render(result: RunResult) -> str:
     if result.gateway_stats:
         lines += ["", "gateway stats after all uploads:"]
         lines += [f"  {label:18} {value}" for label, value in result.gateway_stats.items()]
+    return lines
 
-    failures = [m for m in result.measurements if not m.ok]
-    if result.service_errors or failures:
-        lines += ["", "FAILURES:"]
-        for service, error in result.service_errors.items():
-            lines.append(f"  {LABELS[service]}: " + error.replace("\n", "\n    "))
-        lines += [_failure(m) for m in failures]
+
+def render(result: RunResult) -> str:
+    """The human-readable report: for each suite run, its tables; then the failures."""
+    lines: list[str] = []
+    if result.s3 is not None:
+        lines += _s3_lines(result.s3, result)
+    if result.webdav is not None:
+        lines += dav_lines(result.webdav, result.size_bytes)
+    failures: list[str] = []
+    if result.s3 is not None:
+        failures += failure_lines(result.s3, "S3 ")
+    if result.webdav is not None:
+        failures += failure_lines(result.webdav, "WebDAV ")
+        failures += dav_failure_lines(result.webdav)
+    if failures:
+        lines += ["", "FAILURES:", *failures]
     lines.append("")
     return "\n".join(lines)
 
 
-def _failure(measurement: Measurement) -> str:
-    return (
-        f"  {LABELS[measurement.service]} {measurement.dataset} {measurement.client} "
-        f"{measurement.operation}: {measurement.error}"
-    )
+def _s3_json(suite: SuiteResult | None) -> dict[str, Any]:
+    if suite is None:
+        suite = SuiteResult(services=[], datasets=[], clients=[])
+    return {
+        "services": suite.services,
+        "datasets": suite.datasets,
+        "clients": suite.clients,
+        "service_errors": suite.service_errors,
+        "throughput": throughput_rows(suite, REFERENCES),
+        "rss_growth_mib": rss_rows(suite),
+        "gateway_backend": backend_rows(suite),
+    }
 
 
 def to_json(result: RunResult) -> dict[str, Any]:
-    """The JSON document of the run: the same rows as the text, plus raw measurements."""
+    """The JSON document of the run: the S3 suite's rows at the top level (empty when it
+    did not run), the WebDAV suite's under ``webdav`` (null when it did not run), plus
+    the raw S3 measurements."""
+    s3 = _s3_json(result.s3)
     return {
         "started_at": result.started_at,
         "duration_seconds": round(result.duration_seconds, 1),
+        "suites": result.suites,
         "size_bytes": result.size_bytes,
         "size_mib": result.size_bytes / MIB,
         "unit": "MiB/s = 2**20 bytes per second, object size / wall time",
-        "services": result.services,
-        "datasets": result.datasets,
-        "clients": result.clients,
+        "services": s3["services"],
+        "datasets": s3["datasets"],
+        "clients": s3["clients"],
         "environment": result.environment,
         "ok": result.ok,
-        "service_errors": result.service_errors,
-        "throughput": throughput_rows(result),
-        "rss_growth_mib": rss_rows(result),
-        "gateway_backend": backend_rows(result),
+        "service_errors": s3["service_errors"],
+        "throughput": s3["throughput"],
+        "rss_growth_mib": s3["rss_growth_mib"],
+        "gateway_backend": s3["gateway_backend"],
         "gateway_stats": result.gateway_stats,
-        "measurements": [m.to_json() for m in result.measurements],
+        "measurements": [m.to_json() for m in result.s3.measurements] if result.s3 else [],
+        "webdav": None if result.webdav is None else dav_json(result.webdav),
     }
 
 

@@ -1,12 +1,13 @@
 """The wsgidav reference server: wsgidav's own FilesystemProvider over one directory.
 
 Run as a script (``python bench/wsgidav_server.py ROOT HOST PORT USER``, the password in
-the environment variable ``BENCH_DAV_PASSWORD``), it serves ``ROOT`` under ``/dav`` (cheroot's PathInfoDispatcher moves the prefix to
-``SCRIPT_NAME``, wsgidav's ``mount_path`` puts it back into the hrefs) with
+the environment variable ``BENCH_DAV_PASSWORD``), it serves ``ROOT`` under ``/dav`` with
 HTTP Basic authentication (wsgidav's SimpleDomainController, Digest off) and wsgidav's
 default in-memory lock storage, on cheroot with the same server settings as the gateway's
 HTTP listener: 32 worker threads, a 300 s socket timeout and 1 MiB read/write blocks.
-Logging is off, as on the gateway. It serves until SIGTERM or SIGINT.
+cheroot's PathInfoDispatcher moves ``/dav`` into ``SCRIPT_NAME``, and wsgidav's
+``mount_path`` puts it back into the hrefs. Logging is off, as on the gateway. It serves
+until SIGTERM or SIGINT.
 """
 
 from __future__ import annotations
@@ -71,7 +72,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if not password:
         print(f"{PASSWORD_VARIABLE} is not set", file=sys.stderr)
         return 2
-    app = PathInfoDispatcher({MOUNT: make_app(args.root, args.user, password)})
+    app = PathInfoDispatcher({MOUNT: make_app(args.root, args.user, password)})  # type: ignore[no-untyped-call]
     server = WSGIServer((args.host, args.port), app, numthreads=THREADS, server_name="wsgidav")
     server.timeout = SOCKET_TIMEOUT
     signal.signal(signal.SIGTERM, _stop)

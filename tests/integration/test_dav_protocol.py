@@ -10,7 +10,6 @@ import time
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
-from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
@@ -18,7 +17,7 @@ import httpx
 import pytest
 
 from tests.integration.test_s3_helpers import parse_fields
-from tests.support.gateway_server import GatewayProcess, empty_bucket, launch
+from tests.support.gateway_server import GatewayProcess, empty_bucket
 from tests.support.webdav import (
     DAV,
     clark,

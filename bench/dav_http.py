@@ -1,0 +1,227 @@
+"""Plain WebDAV requests over keep-alive ``http.client`` connections: MKCOL, parallel
+small PUTs, and PROPFIND with the count of the entries it lists.
+
+Every request carries the share's Basic credentials and reads its whole response, so a
+connection can be reused for the next request.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import http.client
+import threading
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from types import TracebackType
+
+from defusedxml import ElementTree
+
+from bench.endpoint import DavEndpoint
+
+REQUEST_TIMEOUT = 600.0
+# PROPFIND without a body asks for all properties (RFC 4918, 9.1), as `curl -X PROPFIND` does.
+PROPFIND_BODY = b""
+DAV_RESPONSE = "{DAV:}response"
+PUT_OK = frozenset({201, 204})
+MAX_ERRORS_KEPT = 5
+
+
+class DavError(RuntimeError):
+    """A WebDAV request got an unexpected answer."""
+
+
+@dataclass(frozen=True)
+class Reply:
+    """A response: status, the body read in full, and the headers."""
+
+    status: int
+    body: bytes
+    headers: dict[str, str] = field(repr=False)
+
+    def describe(self, limit: int = 300) -> str:
+        """``status: start of the body``, for error messages."""
+        text = self.body[:limit].decode(errors="replace").replace("\n", " ").strip()
+        return f"{self.status}: {text}"
+
+
+class DavConnection:
+    """One keep-alive HTTP/1.1 connection to a WebDAV share; a context manager.
+
+    After a network error the connection is closed, and the next request opens a new one.
+    """
+
+    def __init__(self, endpoint: DavEndpoint, timeout: float = REQUEST_TIMEOUT) -> None:
+        self.endpoint = endpoint
+        self._connection = http.client.HTTPConnection(endpoint.netloc, timeout=timeout)
+        self._authorization = endpoint.authorization()
+
+    def connect(self) -> None:
+        """Open the TCP connection now rather than on the first request."""
+        self._connection.connect()
+
+    def request(
+        self,
+        method: str,
+        relative: str,
+        body: bytes = b"",
+        headers: dict[str, str] | None = None,
+    ) -> Reply:
+        """Send ``method`` on ``relative`` (``bucket/dir/file``, URL-safe) and read the whole
+        answer. Network errors propagate (after closing the connection)."""
+        sent = {"Authorization": self._authorization, "Content-Length": str(len(body))}
+        sent.update(headers or {})
+        try:
+            self._connection.request(method, self.endpoint.path(relative), body, sent)
+            response = self._connection.getresponse()
+            data = response.read()
+        except (OSError, http.client.HTTPException):
+            self._connection.close()
+            raise
+        return Reply(response.status, data, dict(response.getheaders()))
+
+    def close(self) -> None:
+        """Close the TCP connection."""
+        self._connection.close()
+
+    def __enter__(self) -> DavConnection:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        self.close()
+
+
+def mkcol(endpoint: DavEndpoint, relative: str, *, exist_ok: bool = False) -> None:
+    """``MKCOL relative``; raises DavError unless it answers 201 (or 405, already there,
+    when ``exist_ok``)."""
+    with DavConnection(endpoint, timeout=30) as connection:
+        reply = connection.request("MKCOL", relative)
+    if reply.status == 201 or (exist_ok and reply.status == 405):
+        return
+    raise DavError(f"MKCOL {relative}: {reply.describe()}")
+
+
+def make_collection(endpoint: DavEndpoint, relative: str) -> bool:
+    """Create the collection ``relative`` (fine when it exists) and check with a
+    ``PROPFIND Depth: 0`` that it does; True, or DavError. Serves as a readiness probe."""
+    mkcol(endpoint, relative, exist_ok=True)
+    with DavConnection(endpoint, timeout=30) as connection:
+        reply = connection.request("PROPFIND", relative + "/", headers={"Depth": "0"})
+    if reply.status != 207:
+        raise DavError(f"PROPFIND {relative}/ after MKCOL: {reply.describe()}")
+    return True
+
+
+def propfind(connection: DavConnection, relative: str) -> tuple[float, Reply]:
+    """``PROPFIND Depth: 1`` on the collection ``relative`` (all properties); the seconds
+    from sending the request to having read the whole answer, and the answer."""
+    started = time.perf_counter()
+    reply = connection.request(
+        "PROPFIND", relative.rstrip("/") + "/", PROPFIND_BODY, {"Depth": "1"}
+    )
+    return time.perf_counter() - started, reply
+
+
+def count_responses(body: bytes) -> int:
+    """The number of ``<D:response>`` elements of a multistatus body (each one resource)."""
+    root = ElementTree.fromstring(body)
+    return sum(1 for _ in root.iter(DAV_RESPONSE))
+
+
+@dataclass
+class PutTally:
+    """What a batch of parallel PUTs achieved."""
+
+    succeeded: int = 0
+    failed: int = 0
+    seconds: float = 0.0
+    errors: list[str] = field(default_factory=list)
+
+
+class _Worker(threading.Thread):
+    """PUTs its share of the files over its own connection, after the start barrier."""
+
+    def __init__(
+        self,
+        endpoint: DavEndpoint,
+        items: Sequence[tuple[str, bytes]],
+        barrier: threading.Barrier,
+        stop: threading.Event,
+        tally: PutTally,
+        lock: threading.Lock,
+    ) -> None:
+        super().__init__(daemon=True)
+        self._endpoint = endpoint
+        self._items = items
+        self._barrier = barrier
+        self._stop_event = stop
+        self._tally = tally
+        self._lock = lock
+
+    def _record(self, error: str | None) -> None:
+        with self._lock:
+            if error is None:
+                self._tally.succeeded += 1
+                return
+            self._tally.failed += 1
+            if len(self._tally.errors) < MAX_ERRORS_KEPT and error not in self._tally.errors:
+                self._tally.errors.append(error)
+
+    def run(self) -> None:
+        with DavConnection(self._endpoint, timeout=120) as connection:
+            # On failure, the first request connects again, and records the error if it fails.
+            with contextlib.suppress(OSError):
+                connection.connect()
+            try:
+                self._barrier.wait()
+            except threading.BrokenBarrierError:
+                return  # the batch was called off before it started
+            for relative, payload in self._items:
+                if self._stop_event.is_set():
+                    return
+                try:
+                    reply = connection.request("PUT", relative, payload)
+                except (OSError, http.client.HTTPException) as exc:
+                    self._record(f"PUT {relative}: {type(exc).__name__}: {exc}")
+                    continue
+                ok = reply.status in PUT_OK
+                self._record(None if ok else f"PUT {relative}: {reply.describe()}")
+
+
+def parallel_puts(
+    endpoint: DavEndpoint,
+    paths: Sequence[str],
+    payload: Callable[[int], bytes],
+    workers: int,
+) -> PutTally:
+    """PUT ``payload(i)`` to ``paths[i]`` for every path, with ``workers`` threads, each
+    with its own keep-alive connection, worker ``w`` taking paths ``w``, ``w + workers``...
+
+    The payloads are made before the clock starts; the time runs from the moment every
+    worker has connected to the moment the last one finishes. Only 201 and 204 count as
+    success. A KeyboardInterrupt stops the workers before their next request.
+    """
+    shares = [
+        [(paths[i], payload(i)) for i in range(w, len(paths), workers)] for w in range(workers)
+    ]
+    barrier = threading.Barrier(workers + 1)
+    stop = threading.Event()
+    tally, lock = PutTally(), threading.Lock()
+    threads = [_Worker(endpoint, share, barrier, stop, tally, lock) for share in shares]
+    try:
+        for thread in threads:
+            thread.start()
+        barrier.wait()
+        started = time.perf_counter()
+        for thread in threads:
+            thread.join()
+        tally.seconds = time.perf_counter() - started
+    finally:
+        stop.set()
+        barrier.abort()
+    return tally
