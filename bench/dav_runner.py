@@ -8,6 +8,7 @@ that folder while the server's RSS is sampled.
 
 from __future__ import annotations
 
+import http.client
 import os
 import time
 from collections.abc import Callable, Sequence
@@ -36,6 +37,9 @@ Log = Callable[[str], None]
 SMALL_FOLDER = f"{BUCKET}/small"
 LISTING_FOLDER = f"{BUCKET}/listing"
 SETTLE_SECONDS = 1.0
+# Pause after each PROPFIND before sampling RSS, so that the sample shows what the server
+# keeps rather than the buffers of a response it is still tearing down.
+SAMPLE_PAUSE_SECONDS = 0.25
 
 
 @dataclass(frozen=True)
@@ -64,7 +68,7 @@ def put_files(service: Service[DavEndpoint], folder: str, files: int, plan: DavP
     record = SmallPuts(service.name, folder, files, plan.small_size, plan.workers)
     try:
         mkcol(service.endpoint, folder + "/")
-    except (DavError, OSError) as exc:
+    except (DavError, OSError, http.client.HTTPException) as exc:
         record.errors.append(f"MKCOL {folder}/: {exc}")
         return record
     tally = parallel_puts(
@@ -94,16 +98,18 @@ def describe_puts(record: SmallPuts) -> str:
 def list_folder(service: Service[DavEndpoint], folder: str, entries: int, repeats: int) -> Listing:
     """``repeats`` PROPFIND Depth 1 of ``folder`` over one keep-alive connection, each
     checked to list ``entries`` + 1 resources (outside its timing), with the server's RSS
-    before, peak during, after each, and ``SETTLE_SECONDS`` after the last."""
+    before, peak during, ``SAMPLE_PAUSE_SECONDS`` after each, and ``SETTLE_SECONDS``
+    after the last."""
     record = Listing(service.name, folder, entries)
     expected = entries + 1
     with DavConnection(service.endpoint) as connection, PeakRss(service.pid) as rss:
         for _ in range(repeats):
             try:
                 seconds, reply = propfind(connection, folder)
-            except OSError as exc:
+            except (OSError, http.client.HTTPException) as exc:
                 record.error = f"PROPFIND {folder}/: {type(exc).__name__}: {exc}"
                 break
+            time.sleep(SAMPLE_PAUSE_SECONDS)
             record.rss_after_each_bytes.append(tree_rss(service.pid))
             if reply.status != 207:
                 record.error = f"PROPFIND {folder}/ answered {reply.describe()}"
