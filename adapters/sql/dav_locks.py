@@ -18,7 +18,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
-from sqlalchemy import Engine, delete, or_, select, text, update
+from sqlalchemy import Engine, and_, delete, or_, select, text, update
 from sqlalchemy.orm import Session
 from wsgidav.dav_error import (
     HTTP_LOCKED,
@@ -29,7 +29,7 @@ from wsgidav.dav_error import (
 from wsgidav.lock_man.lock_manager import generate_lock_token, normalize_lock_root, validate_lock
 
 from adapters.sql.models import DavLockRow
-from gateway.core.names import key_successor
+from adapters.sql.repository import SqlRepository, starts_with
 
 LockDict = dict[str, Any]
 
@@ -76,10 +76,7 @@ def _as_dict(row: DavLockRow) -> LockDict:
 
 def _under(root: str) -> Any:
     """Lock rows whose root lies strictly below ``root``."""
-    prefix = root.rstrip("/") + "/"
-    upper = key_successor(prefix)
-    condition = DavLockRow.root >= prefix
-    return condition if upper is None else condition & (DavLockRow.root < upper)
+    return and_(*starts_with(DavLockRow.root, root.rstrip("/") + "/"))
 
 
 def _ancestors(root: str) -> list[str]:
@@ -91,25 +88,18 @@ def _ancestors(root: str) -> list[str]:
     return paths
 
 
-class SqlLockStorage:
+class SqlLockStorage(SqlRepository):
     """Lock storage for ``wsgidav.lock_man.LockManager`` (same methods as LockStorageDict)."""
 
     LOCK_TIME_OUT_DEFAULT = 604800.0  # one week
     LOCK_TIME_OUT_MAX = 4 * 604800.0
 
     def __init__(self, engine: Engine) -> None:
-        self._engine = engine
-        self._write_engine = engine.execution_options(sqlite_immediate=True)
+        super().__init__(engine)
         self._postgres = engine.dialect.name == "postgresql"
 
     def __repr__(self) -> str:
         return "SqlLockStorage"
-
-    @contextmanager
-    def _session(self, *, write: bool = False) -> Iterator[Session]:
-        engine = self._write_engine if write else self._engine
-        with Session(engine, expire_on_commit=False) as session, session.begin():
-            yield session
 
     def open(self) -> None:
         """Nothing to open: connections come from the engine's pool."""
@@ -119,19 +109,19 @@ class SqlLockStorage:
 
     def cleanup(self) -> None:
         """Delete expired locks."""
-        with self._session(write=True) as session:
+        with self._write() as session:
             session.execute(delete(DavLockRow).where(DavLockRow.expires_at < time.time()))
         _invalidate()
 
     def clear(self) -> None:
         """Delete every lock."""
-        with self._session(write=True) as session:
+        with self._write() as session:
             session.execute(delete(DavLockRow))
         _invalidate()
 
     def get(self, token: str) -> LockDict | None:
         """The lock with this token; None when unknown or expired (an expired one is purged)."""
-        with self._session() as session:
+        with self._read() as session:
             row = session.get(DavLockRow, token)
             found = None if row is None else _as_dict(row)
         if found is not None and found["expire"] < time.time():
@@ -149,7 +139,7 @@ class SqlLockStorage:
         lock.update(root=root, timeout=timeout, expire=time.time() + timeout)
         validate_lock(lock)
         lock["token"] = generate_lock_token()
-        with self._session(write=True) as session:
+        with self._write() as session:
             if self._postgres:
                 session.execute(
                     text("SELECT pg_advisory_xact_lock(:id)"), {"id": _ADVISORY_LOCK_ID}
@@ -199,7 +189,7 @@ class SqlLockStorage:
         """Extend a lock's lifetime; raise ValueError when it does not exist."""
         if timeout < 0 or timeout > self.LOCK_TIME_OUT_MAX:
             timeout = self.LOCK_TIME_OUT_MAX
-        with self._session(write=True) as session:
+        with self._write() as session:
             session.execute(
                 update(DavLockRow)
                 .where(DavLockRow.token == token)
@@ -214,7 +204,7 @@ class SqlLockStorage:
 
     def delete(self, token: str) -> bool:
         """Remove a lock; False when it did not exist."""
-        with self._session(write=True) as session:
+        with self._write() as session:
             removed = session.execute(delete(DavLockRow).where(DavLockRow.token == token))
         _invalidate()
         return bool(removed.rowcount)  # type: ignore[attr-defined]
@@ -246,7 +236,7 @@ class SqlLockStorage:
         query = select(DavLockRow)
         if bucket:
             query = query.where(or_(DavLockRow.root == f"/{bucket}", _under(f"/{bucket}")))
-        with self._session() as session:
+        with self._read() as session:
             locks = [_as_dict(row) for row in session.scalars(query)]
         if snapshots is not None:
             snapshots[bucket] = locks

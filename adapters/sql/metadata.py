@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
 from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any
@@ -51,7 +50,7 @@ from adapters.sql.models import (
     UserRow,
     VersionRow,
 )
-from gateway.core.names import key_successor
+from adapters.sql.repository import SqlRepository, starts_with
 from gateway.errors import (
     BucketAlreadyExistsError,
     BucketNotEmptyError,
@@ -114,13 +113,12 @@ def _stored(obj: ObjectRow, version: VersionRow) -> StoredObject:
     )
 
 
-class SqlMetadata:
+class SqlMetadata(SqlRepository):
     """Metadata repository over one SQLAlchemy engine (implements ``ports.MetadataStore``)."""
 
     def __init__(self, engine: Engine) -> None:
-        self._engine = engine
+        super().__init__(engine)
         self._dialect = engine.dialect.name
-        self._write_engine = engine.execution_options(sqlite_immediate=True)
 
     @property
     def engine(self) -> Engine:
@@ -135,16 +133,6 @@ class SqlMetadata:
         """Raise unless the database answers a trivial query."""
         with self._read() as session:
             session.execute(select(literal(1)))
-
-    @contextmanager
-    def _read(self) -> Iterator[Session]:
-        with Session(self._engine, expire_on_commit=False) as session, session.begin():
-            yield session
-
-    @contextmanager
-    def _write(self) -> Iterator[Session]:
-        with Session(self._write_engine, expire_on_commit=False) as session, session.begin():
-            yield session
 
     def _insert(self, table: Any) -> Any:
         """A dialect-specific INSERT that supports ``on_conflict_do_nothing``."""
@@ -785,15 +773,10 @@ class SqlMetadata:
         query = (
             select(ObjectRow, VersionRow)
             .join(VersionRow, and_(VersionRow.object_id == ObjectRow.id, VersionRow.is_current))
-            .where(ObjectRow.bucket_id == bucket_id)
+            .where(ObjectRow.bucket_id == bucket_id, *starts_with(ObjectRow.key, prefix))
             .order_by(ObjectRow.key)
             .limit(limit)
         )
-        if prefix:
-            query = query.where(ObjectRow.key >= prefix)
-            upper = key_successor(prefix)
-            if upper is not None:
-                query = query.where(ObjectRow.key < upper)
         if after is not None:
             query = query.where(ObjectRow.key >= after if inclusive else ObjectRow.key > after)
         with self._read() as session:
@@ -847,13 +830,7 @@ class SqlMetadata:
         """
         if path and not path.endswith("/"):
             return [column == path]
-        if not path:
-            return []
-        conditions = [column >= path]
-        upper = key_successor(path)
-        if upper is not None:
-            conditions.append(column < upper)
-        return conditions
+        return starts_with(column, path)
 
     def _slash_position(self, text_expr: Any) -> Any:
         """1-based position of the first ``/`` in ``text_expr``, 0 when there is none."""

@@ -211,15 +211,13 @@ class _EntryResource(_DAVResource):  # type: ignore[misc]
     @translated
     def delete(self) -> None:
         self.require_owner()
+        self.provider.tree.delete(self.entry, self.request.actor)
         if not self.entry.path:
-            self.provider.tree.delete(self.entry, self.request.actor)
             self.provider.tree.storage.delete_bucket(
                 self.request.user,  # type: ignore[arg-type]  # require_owner: not None
                 self.entry.bucket.name,
                 self.request.actor,
             )
-        else:
-            self.provider.tree.delete(self.entry, self.request.actor)
         self.remove_all_locks(recursive=True)
 
     def _drop_destination_locks(self, dest_path: str) -> None:
