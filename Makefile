@@ -16,8 +16,12 @@ $(STAMP): pyproject.toml | $(BIN)/python
 	touch $(STAMP)
 
 ## run: create the venv, install, migrate and start the gateway on embedded defaults.
+## run TLS=1: the same over HTTPS, with a self-signed pair for localhost made under $(TLS_DIR).
+TLS_DIR := data/tls
+TLS_FLAGS := $(if $(filter 1,$(TLS)),--tls-cert $(TLS_DIR)/cert.pem --tls-key $(TLS_DIR)/key.pem)
 run: $(STAMP)
-	$(BIN)/gateway serve
+	$(if $(TLS_FLAGS),[ -e $(TLS_DIR)/cert.pem ] && [ -e $(TLS_DIR)/key.pem ] || $(BIN)/gateway tls self-signed --dir $(TLS_DIR))
+	$(BIN)/gateway serve $(TLS_FLAGS)
 
 ## debs: install the Debian packages the tests drive, when missing.
 debs:

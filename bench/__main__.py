@@ -1,6 +1,7 @@
 """``python -m bench``: run the benchmark suites and print / save their report.
 
-Two suites, both run by default: ``s3`` (PUT/GET throughput through the S3 API, against
+Two suites, both run by default: ``s3`` (PUT/GET throughput, multipart uploads by
+parallel threads and small PUTs by parallel clients, through the S3 API, against
 SeaweedFS and moto) and ``webdav`` (PUT/GET throughput, small PUTs, PROPFIND of a large
 folder, against wsgidav's FilesystemProvider and rclone serve webdav).
 
@@ -30,8 +31,9 @@ from bench.clients import make_clients, make_dav_clients
 from bench.data import make_datasets
 from bench.dav_runner import DavPlan
 from bench.dav_services import DAV_SERVICE_NAMES
-from bench.model import MIB, DavSuiteResult, RunResult, SuiteResult
+from bench.model import MIB, DavSuiteResult, RunResult, S3SuiteResult
 from bench.report import render, write_json
+from bench.s3_runner import S3Plan
 from bench.services import SERVICE_NAMES
 from bench.suites import run_dav_suite, run_s3_suite
 
@@ -41,8 +43,9 @@ SUITE_NAMES = ("s3", "webdav")
 ALL_SERVICES = tuple(dict.fromkeys([*SERVICE_NAMES, *DAV_SERVICE_NAMES]))
 DATASETS = ["random", "text"]
 # Peak disk use in test-file sizes: the two files, plus what each suite's servers keep
-# (they are stopped one after the other, but their directories stay until the end).
-DISK_FACTORS = {"data": 2, "s3": 6, "webdav": 6}
+# (they are stopped one after the other, but their directories stay until the end; the
+# S3 suite starts each server twice).
+DISK_FACTORS = {"data": 2, "s3": 9, "webdav": 6}
 
 
 def log(message: str) -> None:
@@ -77,7 +80,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="python -m bench",
         description="The gateway vs reference servers, each started here on loopback: "
-        "S3 PUT/GET throughput vs SeaweedFS and moto; WebDAV throughput, small PUTs and "
+        "S3 PUT/GET throughput, parallel multipart uploads and small PUTs vs SeaweedFS and "
+        "moto; WebDAV throughput, small PUTs and "
         "PROPFIND vs wsgidav's FilesystemProvider and rclone serve (see docs/benchmarks.md).",
     )
     parser.add_argument(
@@ -100,6 +104,14 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="NAMES",
         help=f"comma-separated servers to run, in the suites that have them "
         f"(default {','.join(ALL_SERVICES)})",
+    )
+    s3_plan = S3Plan()
+    parser.add_argument(
+        "--s3-small-puts",
+        type=_positive,
+        default=s3_plan.small_puts,
+        help=f"S3: number of 4 KiB objects PUT by {s3_plan.small_threads} parallel clients "
+        f"(default {s3_plan.small_puts})",
     )
     plan = DavPlan()
     parser.add_argument(
@@ -177,7 +189,7 @@ def _interrupt(signum: int, _frame: FrameType | None) -> None:
     raise KeyboardInterrupt(f"signal {signum}")
 
 
-def run(result: RunResult, work_dir: Path | None, plan: DavPlan) -> None:
+def run(result: RunResult, work_dir: Path | None, s3_plan: S3Plan, plan: DavPlan) -> None:
     """Generate the data, then run each selected suite, filling ``result``. Servers are
     stopped even when this raises."""
     with tempfile.TemporaryDirectory(prefix="gateway-bench-", dir=work_dir) as temp:
@@ -195,7 +207,7 @@ def run(result: RunResult, work_dir: Path | None, plan: DavPlan) -> None:
         datasets = make_datasets(root / "data", result.size_bytes)
         log(f"test data ready in {time.monotonic() - started:.1f} s")
         if result.s3 is not None:
-            run_s3_suite(result, result.s3, root, datasets, log)
+            run_s3_suite(result, result.s3, root, datasets, s3_plan, log)
         if result.webdav is not None:
             run_dav_suite(result.webdav, root, datasets, plan, log)
 
@@ -206,7 +218,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if shutil.which("curl") is None:
         log("curl is required (Debian package curl; `make debs` installs it)")
         return EXIT_USAGE
-    s3 = SuiteResult(
+    s3 = S3SuiteResult(
         services=[name for name in SERVICE_NAMES if name in args.only],
         datasets=list(DATASETS),
         clients=[client.name for client in make_clients()],
@@ -226,6 +238,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if not result.suites:
         log(f"no server of --only {','.join(args.only)} is in --suite {','.join(args.suite)}")
         return EXIT_USAGE
+    s3_plan = S3Plan(small_puts=args.s3_small_puts)
     plan = DavPlan(
         small_files=args.small_files,
         listing_entries=args.listing_entries,
@@ -234,7 +247,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     previous = signal.signal(signal.SIGTERM, _interrupt)
     started = time.monotonic()
     try:
-        run(result, args.work_dir, plan)
+        run(result, args.work_dir, s3_plan, plan)
     except KeyboardInterrupt:
         log("interrupted: servers stopped, no report written")
         return EXIT_INTERRUPTED

@@ -18,13 +18,13 @@ from types import TracebackType
 from defusedxml import ElementTree
 
 from bench.endpoint import DavEndpoint
+from bench.model import PutTally
 
 REQUEST_TIMEOUT = 600.0
 # PROPFIND without a body asks for all properties (RFC 4918, 9.1), as `curl -X PROPFIND` does.
 PROPFIND_BODY = b""
 DAV_RESPONSE = "{DAV:}response"
 PUT_OK = frozenset({201, 204})
-MAX_ERRORS_KEPT = 5
 
 
 class DavError(RuntimeError):
@@ -133,16 +133,6 @@ def count_responses(body: bytes) -> int:
     return sum(1 for _ in root.iter(DAV_RESPONSE))
 
 
-@dataclass
-class PutTally:
-    """What a batch of parallel PUTs achieved."""
-
-    succeeded: int = 0
-    failed: int = 0
-    seconds: float = 0.0
-    errors: list[str] = field(default_factory=list)
-
-
 class _Worker(threading.Thread):
     """PUTs its share of the files over its own connection, after the start barrier."""
 
@@ -165,12 +155,7 @@ class _Worker(threading.Thread):
 
     def _record(self, error: str | None) -> None:
         with self._lock:
-            if error is None:
-                self._tally.succeeded += 1
-                return
-            self._tally.failed += 1
-            if len(self._tally.errors) < MAX_ERRORS_KEPT and error not in self._tally.errors:
-                self._tally.errors.append(error)
+            self._tally.add(error)
 
     def run(self) -> None:
         with DavConnection(self._endpoint, timeout=120) as connection:

@@ -9,21 +9,22 @@ around the PROPFIND series and the verdict on each of the gateway's targets.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Any
 
 from bench.model import MIB, DavSuiteResult, SmallPuts
 from bench.services import LABELS
 from bench.tables import (
     GATEWAY,
+    Figure,
     backend_lines,
     backend_rows,
-    cell,
-    ratio,
-    ratio_names,
+    figure_lines,
+    figure_rows,
     rss_lines,
     rss_rows,
     table,
+    target,
+    target_lines,
     throughput_lines,
     throughput_rows,
 )
@@ -35,20 +36,6 @@ WSGIDAV, RCLONE = DAV_REFERENCES
 # across repeated PROPFINDs (drift from after the first to after the last below this).
 PUT_VS_RCLONE = 2.0
 FLAT_DRIFT_MIB = 10.0
-
-
-@dataclass(frozen=True)
-class Figure:
-    """A per-server figure of the WebDAV suite: its values by server (None: failed or not
-    run), whether a higher value is better (a rate) or a lower one (a time), and the
-    servers that have a record for it (so None means failed rather than not run)."""
-
-    key: str
-    label: str
-    unit: str
-    higher_is_better: bool
-    values: dict[str, float | None]
-    recorded: frozenset[str]
 
 
 def _rates(suite: DavSuiteResult, records: list[SmallPuts]) -> dict[str, float | None]:
@@ -81,7 +68,8 @@ def figures(suite: DavSuiteResult) -> list[Figure]:
             first = records[0]
             label = f"{first.files} x {first.size_bytes / 1024:g} KiB PUTs, {first.workers} {what}"
             recorded = frozenset(record.service for record in records)
-            found.append(Figure(key, label, "files/s", True, _rates(suite, records), recorded))
+            rates = _rates(suite, records)
+            found.append(Figure(key, label, "files/s", True, rates, recorded, digits=0))
     if suite.listings:
         entries = suite.listings[0].entries
         repeats = max(len(r.seconds) for r in suite.listings)
@@ -108,27 +96,6 @@ def figures(suite: DavSuiteResult) -> list[Figure]:
             )
         )
     return found
-
-
-def _speed_ratio(figure: Figure, gateway: float | None, reference: float | None) -> float | None:
-    if figure.higher_is_better:
-        return ratio(gateway, reference)
-    return ratio(reference, gateway)
-
-
-def figure_rows(suite: DavSuiteResult) -> list[dict[str, Any]]:
-    """One dict per figure: ``figure``, ``label``, ``unit``, the value per server under
-    its name, and ``gateway/<reference>`` speed ratios (above 1 = gateway faster)."""
-    rows = []
-    for figure in figures(suite):
-        row: dict[str, Any] = {"figure": figure.key, "label": figure.label, "unit": figure.unit}
-        row.update(figure.values)
-        for reference in DAV_REFERENCES:
-            row[f"{GATEWAY}/{reference}"] = _speed_ratio(
-                figure, row.get(GATEWAY), row.get(reference)
-            )
-        rows.append(row)
-    return rows
 
 
 def _mib(value: int | None) -> float | None:
@@ -158,10 +125,6 @@ def listing_rss_rows(suite: DavSuiteResult) -> list[dict[str, Any]]:
     return rows
 
 
-def _target(name: str, value: str, met: bool | None) -> dict[str, Any]:
-    return {"target": name, "value": value, "met": met}
-
-
 def _throughput_target(
     suite: DavSuiteResult, reference: str, operations: tuple[str, ...], floor: float
 ) -> dict[str, Any]:
@@ -172,8 +135,8 @@ def _throughput_target(
     ]
     name = f"gateway {' and '.join(operations)} >= {floor:g} x {LABELS[reference]}"
     if not ratios or any(r is None for r in ratios):
-        return _target(name, "not measured", None)
-    return _target(name, f"lowest ratio {min(ratios):.2f}", min(ratios) >= floor)
+        return target(name, "not measured", None)
+    return target(name, f"lowest ratio {min(ratios):.2f}", min(ratios) >= floor)
 
 
 def targets(suite: DavSuiteResult) -> list[dict[str, Any]]:
@@ -188,32 +151,16 @@ def targets(suite: DavSuiteResult) -> list[dict[str, Any]]:
     gw_s = gateway.median_seconds if gateway else None
     rc_s = rclone.median_seconds if rclone else None
     if gw_s is None or rc_s is None:
-        found.append(_target(name, "not measured", None))
+        found.append(target(name, "not measured", None))
     else:
-        found.append(_target(name, f"{gw_s:.2f} s vs {rc_s:.2f} s", gw_s < rc_s))
+        found.append(target(name, f"{gw_s:.2f} s vs {rc_s:.2f} s", gw_s < rc_s))
     name = f"gateway RSS flat across PROPFINDs (drift < {FLAT_DRIFT_MIB:g} MiB)"
     drift = gateway.rss_drift_bytes if gateway else None
     if drift is None:
-        found.append(_target(name, "not measured", None))
+        found.append(target(name, "not measured", None))
     else:
-        found.append(_target(name, f"drift {drift / MIB:+.1f} MiB", drift / MIB < FLAT_DRIFT_MIB))
+        found.append(target(name, f"drift {drift / MIB:+.1f} MiB", drift / MIB < FLAT_DRIFT_MIB))
     return found
-
-
-def _figure_lines(suite: DavSuiteResult) -> list[str]:
-    compared = ratio_names(suite.services, DAV_REFERENCES)
-    header = ["figure", "unit", *(LABELS[s] for s in suite.services)]
-    header += [f"gw/{LABELS[r]}" for r in compared]
-    body = []
-    for figure, row in zip(figures(suite), figure_rows(suite), strict=True):
-        digits = 0 if figure.unit == "files/s" else 2
-        cells = [figure.label, figure.unit]
-        for service in suite.services:
-            failed = service in figure.recorded or service in suite.service_errors
-            cells.append(cell(figure.values[service], failed, digits))
-        cells += [cell(row[f"{GATEWAY}/{r}"], False, 2) for r in compared]
-        body.append(cells)
-    return table(header, body, left=2)
 
 
 def _rss_listing_lines(suite: DavSuiteResult) -> list[str]:
@@ -251,7 +198,7 @@ def dav_lines(suite: DavSuiteResult, size_bytes: int) -> list[str]:
         "",
         "WebDAV: small files and listing; gw/x is the speed ratio (above 1 = gateway faster).",
         "",
-        *_figure_lines(suite),
+        *figure_lines(figures(suite), suite, DAV_REFERENCES),
     ]
     if suite.listings:
         repeats = max(len(r.seconds) for r in suite.listings)
@@ -267,10 +214,7 @@ def dav_lines(suite: DavSuiteResult, size_bytes: int) -> list[str]:
     if backend:
         lines += ["", *backend]
     if GATEWAY in suite.services:
-        lines += ["", "Gateway WebDAV targets:"]
-        for found in targets(suite):
-            verdict = {True: "met", False: "MISSED", None: "not judged"}[found["met"]]
-            lines.append(f"  {found['target']}: {found['value']}  {verdict}")
+        lines += ["", *target_lines("Gateway WebDAV targets:", targets(suite))]
     return lines
 
 
@@ -301,7 +245,7 @@ def dav_json(suite: DavSuiteResult) -> dict[str, Any]:
         "ok": suite.ok,
         "service_errors": suite.service_errors,
         "throughput": throughput_rows(suite, DAV_REFERENCES),
-        "figures": figure_rows(suite),
+        "figures": figure_rows(figures(suite), DAV_REFERENCES),
         "propfind_rss_mib": listing_rss_rows(suite),
         "targets": targets(suite) if GATEWAY in suite.services else [],
         "rss_growth_mib": rss_rows(suite),

@@ -7,6 +7,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 MIB = 1 << 20
+MAX_ERRORS_KEPT = 5
 
 
 @dataclass
@@ -89,12 +90,35 @@ class SuiteResult:
 
 
 @dataclass
+class PutTally:
+    """What a batch of parallel PUTs achieved: the counts, the wall time, and the first
+    few distinct errors."""
+
+    succeeded: int = 0
+    failed: int = 0
+    seconds: float = 0.0
+    errors: list[str] = field(default_factory=list)
+
+    def add(self, error: str | None) -> None:
+        """Count one PUT: a success when ``error`` is None, else a failure, keeping its
+        text when it is one of the first ``MAX_ERRORS_KEPT`` distinct ones. Callers that
+        share a tally between threads hold a lock around this."""
+        if error is None:
+            self.succeeded += 1
+            return
+        self.failed += 1
+        if len(self.errors) < MAX_ERRORS_KEPT and error not in self.errors:
+            self.errors.append(error)
+
+
+@dataclass
 class SmallPuts:
     """``files`` PUTs of ``size_bytes`` each into ``folder``, by ``workers`` clients at once.
 
-    Only answers 201 and 204 count as ``succeeded``; ``errors`` keeps the first few
-    distinct failures (status and body, or exception). ``seconds`` is the wall time from
-    the moment all workers start to the moment the last one finishes.
+    ``folder`` is a WebDAV folder or an S3 key prefix (``bucket/prefix``). Only successful
+    answers count as ``succeeded`` (201 and 204 for WebDAV, 200 for S3); ``errors`` keeps
+    the first few distinct failures (status and body, or exception). ``seconds`` is the
+    wall time from the moment all workers start to the moment the last one finishes.
     """
 
     service: str
@@ -206,13 +230,42 @@ class DavSuiteResult(SuiteResult):
 
 
 @dataclass
+class S3SuiteResult(SuiteResult):
+    """The S3 suite: the PUT/GET measurements plus, per server (each on a fresh start), a
+    multipart upload of each data set in parts of ``part_size`` bytes by ``part_threads``
+    threads (``multipart``: client ``boto3``, operation ``multipart``) and a batch of
+    small PUTs by parallel clients."""
+
+    multipart: list[Measurement] = field(default_factory=list)
+    small_puts: list[SmallPuts] = field(default_factory=list)
+    part_size: int = 8 * MIB
+    part_threads: int = 4
+
+    @property
+    def ok(self) -> bool:
+        """True when every server started and every measurement succeeded."""
+        records: list[Measurement | SmallPuts] = [*self.multipart, *self.small_puts]
+        return super().ok and all(record.ok for record in records)
+
+    def multipart_of(self, service: str, dataset: str) -> Measurement | None:
+        """The multipart upload of ``dataset`` to ``service``, if any."""
+        return next(
+            (m for m in self.multipart if (m.service, m.dataset) == (service, dataset)), None
+        )
+
+    def small_puts_of(self, service: str) -> SmallPuts | None:
+        """The small-PUT measurement of ``service``, if any."""
+        return next((record for record in self.small_puts if record.service == service), None)
+
+
+@dataclass
 class RunResult:
     """Everything one benchmark run found: the S3 suite and the WebDAV suite (None when
     not selected), and ``gateway_stats``, the output of ``gateway stats`` after all the
     S3 suite's gateway uploads."""
 
     size_bytes: int
-    s3: SuiteResult | None
+    s3: S3SuiteResult | None
     webdav: DavSuiteResult | None
     environment: dict[str, str] = field(default_factory=dict)
     gateway_stats: dict[str, str] | None = None

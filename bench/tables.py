@@ -3,12 +3,14 @@
 The rows are plain dicts (the JSON file holds them as they are): one per (data set,
 client, operation) for throughput, with the MiB/s of each server and the gateway's
 ratio to each reference server (above 1 = gateway faster), plus the RSS and backend rows
-of the uploads.
+of the uploads. Other per-server figures (a rate or a time) are ``Figure``s with the
+gateway's speed ratios, and the gateway's targets are dicts with a verdict.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from bench.model import MIB, Measurement, SuiteResult
@@ -17,6 +19,22 @@ from bench.services import LABELS
 GATEWAY = "gateway"
 OPERATIONS = ("PUT", "GET")
 RSS_TARGET_MIB = 100
+VERDICTS = {True: "met", False: "MISSED", None: "not judged"}
+
+
+@dataclass(frozen=True)
+class Figure:
+    """A per-server figure: its values by server (None: failed or not run), whether a
+    higher value is better (a rate) or a lower one (a time), the servers that have a
+    record for it (so None means failed rather than not run), and the decimals shown."""
+
+    key: str
+    label: str
+    unit: str
+    higher_is_better: bool
+    values: dict[str, float | None]
+    recorded: frozenset[str]
+    digits: int = 2
 
 
 def ratio(numerator: float | None, denominator: float | None) -> float | None:
@@ -51,6 +69,62 @@ def table(header: Sequence[str], body: Sequence[Sequence[str]], left: int) -> li
 def ratio_names(services: Sequence[str], references: Sequence[str]) -> list[str]:
     """The references the gateway can be compared with: both it and they were selected."""
     return [r for r in references if r in services and GATEWAY in services]
+
+
+def speed_ratio(figure: Figure, gateway: float | None, reference: float | None) -> float | None:
+    """The gateway's speed relative to ``reference`` on ``figure``, above 1 = gateway
+    faster: gateway / reference for a rate, reference / gateway for a time."""
+    if figure.higher_is_better:
+        return ratio(gateway, reference)
+    return ratio(reference, gateway)
+
+
+def figure_rows(figures: Sequence[Figure], references: Sequence[str]) -> list[dict[str, Any]]:
+    """One dict per figure: ``figure``, ``label``, ``unit``, the value per server under
+    its name, and ``gateway/<reference>`` speed ratios (above 1 = gateway faster)."""
+    rows = []
+    for figure in figures:
+        row: dict[str, Any] = {"figure": figure.key, "label": figure.label, "unit": figure.unit}
+        row.update(figure.values)
+        for reference in references:
+            row[f"{GATEWAY}/{reference}"] = speed_ratio(
+                figure, row.get(GATEWAY), row.get(reference)
+            )
+        rows.append(row)
+    return rows
+
+
+def figure_lines(
+    figures: Sequence[Figure], suite: SuiteResult, references: Sequence[str]
+) -> list[str]:
+    """The table of ``figures``: one line each with its unit, the value per server of
+    ``suite`` and the gateway's speed ratio to each reference that ran."""
+    compared = ratio_names(suite.services, references)
+    header = ["figure", "unit", *(LABELS[s] for s in suite.services)]
+    header += [f"gw/{LABELS[r]}" for r in compared]
+    body = []
+    for figure, row in zip(figures, figure_rows(figures, references), strict=True):
+        cells = [figure.label, figure.unit]
+        for service in suite.services:
+            failed = service in figure.recorded or service in suite.service_errors
+            cells.append(cell(figure.values.get(service), failed, figure.digits))
+        cells += [cell(row[f"{GATEWAY}/{r}"], False, 2) for r in compared]
+        body.append(cells)
+    return table(header, body, left=2)
+
+
+def target(name: str, value: str, met: bool | None) -> dict[str, Any]:
+    """A target of the gateway: its name, the deciding value, and ``met`` (None when it
+    could not be judged because a figure is missing)."""
+    return {"target": name, "value": value, "met": met}
+
+
+def target_lines(title: str, targets: Sequence[dict[str, Any]]) -> list[str]:
+    """``title``, then one line per target with its value and verdict."""
+    lines = [title]
+    for found in targets:
+        lines.append(f"  {found['target']}: {found['value']}  {VERDICTS[found['met']]}")
+    return lines
 
 
 def throughput_rows(suite: SuiteResult, references: Sequence[str]) -> list[dict[str, Any]]:
@@ -95,24 +169,32 @@ def rss_rows(suite: SuiteResult) -> list[dict[str, Any]]:
     return rows
 
 
+def rss_cell(growth_mib: float | None, before_mib: float | None) -> str:
+    """``growth (of before)`` in MiB for an RSS table, or ``-``."""
+    return "-" if growth_mib is None else f"{growth_mib:.1f} (of {before_mib:.0f})"
+
+
+def backend_row(measurement: Measurement) -> dict[str, Any]:
+    """The backend figures of one gateway upload: ``dataset``, ``client``, logical MiB,
+    MiB added to the backend, and their ratio, and whether the upload succeeded."""
+    added = measurement.backend_bytes_added
+    return {
+        "dataset": measurement.dataset,
+        "client": measurement.client,
+        "logical_mib": measurement.size_bytes / MIB,
+        "backend_added_mib": None if added is None else added / MIB,
+        "stored_per_logical": None if added is None else added / measurement.size_bytes,
+        "ok": measurement.ok,
+    }
+
+
 def backend_rows(suite: SuiteResult) -> list[dict[str, Any]]:
     """One dict per gateway PUT: logical MiB, MiB added to the backend, and their ratio."""
-    rows: list[dict[str, Any]] = []
-    for measurement in suite.measurements:
-        if measurement.service != GATEWAY or measurement.operation != "PUT":
-            continue
-        added = measurement.backend_bytes_added
-        rows.append(
-            {
-                "dataset": measurement.dataset,
-                "client": measurement.client,
-                "logical_mib": measurement.size_bytes / MIB,
-                "backend_added_mib": None if added is None else added / MIB,
-                "stored_per_logical": None if added is None else added / measurement.size_bytes,
-                "ok": measurement.ok,
-            }
-        )
-    return rows
+    return [
+        backend_row(measurement)
+        for measurement in suite.measurements
+        if measurement.service == GATEWAY and measurement.operation == "PUT"
+    ]
 
 
 def _failed(suite: SuiteResult, service: str, dataset: str, client: str, operation: str) -> bool:
@@ -148,9 +230,7 @@ def rss_lines(suite: SuiteResult) -> list[str]:
     rows = rss_rows(suite)
     for row in rows:
         cells = [row["dataset"], row["client"]]
-        for service in suite.services:
-            growth, before = row[service], row[f"{service}_before"]
-            cells.append("-" if growth is None else f"{growth:.1f} (of {before:.0f})")
+        cells += [rss_cell(row[service], row[f"{service}_before"]) for service in suite.services]
         body.append(cells)
     lines += table(header, body, left=2)
     if GATEWAY in suite.services:

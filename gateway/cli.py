@@ -1,4 +1,4 @@
-"""The ``gateway`` command: serve, migrate, users, keys, tokens, buckets, gc, fsck, stats."""
+"""The ``gateway`` command: serve, migrate, users, keys, tokens, buckets, gc, fsck, stats, tls."""
 
 from __future__ import annotations
 
@@ -23,7 +23,9 @@ from gateway.core.identity import (
     new_api_token,
     new_secret,
 )
+from gateway.core.keyring import generate_master_key
 from gateway.core.storage import Storage
+from gateway.core.upload_expiry import expire_uploads
 from gateway.errors import BucketNotFoundError, GatewayError
 from gateway.settings import Settings, SettingsError, load_settings
 
@@ -37,6 +39,9 @@ def _settings(args: argparse.Namespace) -> Settings:
         "http_listen": args.http_listen,
         "database_url": args.database_url,
         "backend_url": args.backend_url,
+        "tls_cert": args.tls_cert,
+        "tls_key": args.tls_key,
+        "master_key_file": args.master_key_file,
     }
     return load_settings(args.config, overrides=overrides)
 
@@ -49,15 +54,22 @@ def _storage(settings: Settings, *, auto_migrate: bool = True) -> Storage:
 
 def _print_banner(settings: Settings, storage: Storage) -> None:
     boot = ensure_admin(storage.metadata, settings.admin)
-    s3_url = f"http://{settings.s3_listen}"
+    s3_url = f"{settings.url_scheme}://{settings.s3_listen}"
+    http_url = f"{settings.url_scheme}://{settings.http_listen}"
     lines = [
         "",
         "Storage gateway is running",
         f"  S3 API        {s3_url}   (region {settings.region}, path-style or virtual-hosted)",
-        f"  WebDAV        http://{settings.http_listen}/dav/   (HTTP Basic: user and password)",
-        f"  health        http://{settings.http_listen}/healthz",
+        f"  WebDAV        {http_url}/dav/   (HTTP Basic: user and password)",
+        f"  health        {http_url}/healthz",
         f"  metadata      {_redact(settings.effective_database_url)}",
         f"  backend       {settings.effective_backend_url}",
+    ]
+    if settings.tls_cert is not None:
+        lines.append(f"  TLS           certificate {settings.tls_cert}")
+    if storage.chunks.encrypted:
+        lines.append("  encryption    at rest, AES-256-GCM per bucket owner")
+    lines += [
         "",
         f"  admin user    {boot.user.name}",
         f"  access key    {boot.access_key_id}",
@@ -72,11 +84,10 @@ def _print_banner(settings: Settings, storage: Storage) -> None:
         lines.append(
             "  secret key    (as set before; `gateway key create <user>` makes a new pair)"
         )
-    lines += [
-        "",
-        f"  aws --endpoint-url {s3_url} s3 ls",
-        "",
-    ]
+    lines += ["", f"  aws --endpoint-url {s3_url} s3 ls"]
+    if settings.tls_cert is not None:
+        lines.append(f"  (self-signed certificate: add --ca-bundle {settings.tls_cert})")
+    lines.append("")
     print("\n".join(lines), flush=True)
 
 
@@ -89,13 +100,14 @@ def _redact(url: str) -> str:
 def cmd_serve(args: argparse.Namespace) -> int:
     """Migrate if needed, ensure the admin exists, and serve until interrupted."""
     from gateway.allocator import tune_allocator
-    from gateway.server import serve_forever
+    from gateway.server import listener_tls, serve_forever
 
     tune_allocator()
     settings = _settings(args)
+    tls = listener_tls(settings)
     storage = _storage(settings)
     _print_banner(settings, storage)
-    serve_forever(settings, storage)
+    serve_forever(settings, storage, tls)
     return EXIT_OK
 
 
@@ -216,12 +228,17 @@ def cmd_bucket_anonymous(args: argparse.Namespace) -> int:
 
 
 def cmd_gc(args: argparse.Namespace) -> int:
-    """Delete chunks no object references, after the grace period."""
+    """Abort expired multipart uploads, then delete chunks no object references, after
+    the grace period."""
     settings = _settings(args)
     storage = _storage(settings)
     grace = settings.gc_grace_seconds if args.grace_seconds is None else args.grace_seconds
+    expired = 0
+    if settings.multipart_expiry_seconds:
+        expired = expire_uploads(storage.metadata, settings.multipart_expiry_seconds)
     report = collect_garbage(storage.metadata, storage.blobs, grace)
     print(
+        f"expired {expired} abandoned multipart uploads; "
         f"deleted {report.chunks_deleted} chunks ({report.bytes_freed} bytes) and "
         f"{report.orphan_blobs_deleted} orphaned blobs"
     )
@@ -264,6 +281,28 @@ def cmd_stats(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def cmd_tls_self_signed(args: argparse.Namespace) -> int:
+    """Write a self-signed certificate for localhost and its key (for tests and local use)."""
+    from gateway.tls import write_self_signed
+
+    directory = args.dir or _settings(args).data_dir / "tls"
+    pair = write_self_signed(directory, days=args.days, force=args.force)
+    print(
+        f"certificate  {pair.cert}   (localhost, 127.0.0.1, ::1; {args.days} days)\n"
+        f"key          {pair.key}   (mode 0600)\n\n"
+        f"serve:  gateway serve --tls-cert {pair.cert} --tls-key {pair.key}\n"
+        f"trust:  aws --ca-bundle {pair.cert}, curl --cacert {pair.cert}, "
+        f"boto3 verify={str(pair.cert)!r}"
+    )
+    return EXIT_OK
+
+
+def cmd_master_key_generate(args: argparse.Namespace) -> int:
+    """Print a new random master key for encryption at rest (base64 of 32 bytes)."""
+    print(generate_master_key())
+    return EXIT_OK
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of every sub-command."""
     common = argparse.ArgumentParser(add_help=False)
@@ -271,6 +310,12 @@ def build_parser() -> argparse.ArgumentParser:
     common.add_argument("--data-dir", help="data directory (GATEWAY_DATA_DIR)")
     common.add_argument("--s3-listen", help="S3 API HOST:PORT (GATEWAY_S3_LISTEN)")
     common.add_argument("--http-listen", help="HTTP HOST:PORT (GATEWAY_HTTP_LISTEN)")
+    common.add_argument("--tls-cert", help="PEM certificate: serve HTTPS (GATEWAY_TLS_CERT)")
+    common.add_argument("--tls-key", help="PEM private key of --tls-cert (GATEWAY_TLS_KEY)")
+    common.add_argument(
+        "--master-key-file",
+        help="file holding the master key: encrypt at rest (GATEWAY_MASTER_KEY[_FILE])",
+    )
     common.add_argument("--database-url", help="SQLAlchemy URL (GATEWAY_DATABASE_URL)")
     common.add_argument("--backend-url", help="file:///path or s3://bucket/prefix?endpoint_url=")
     parser = argparse.ArgumentParser(prog="gateway", description=__doc__)
@@ -322,6 +367,17 @@ def build_parser() -> argparse.ArgumentParser:
     fsck_parser = command(commands, "fsck", cmd_fsck)
     fsck_parser.add_argument("--quiet", action="store_true", help="no progress bar")
     command(commands, "stats", cmd_stats)
+    master_key = commands.add_parser("master-key", help="encryption at rest").add_subparsers(
+        dest="action", required=True
+    )
+    command(master_key, "generate", cmd_master_key_generate)
+    tls = commands.add_parser("tls", help="TLS certificates").add_subparsers(
+        dest="action", required=True
+    )
+    self_signed = command(tls, "self-signed", cmd_tls_self_signed)
+    self_signed.add_argument("--dir", type=Path, help="where to write (default: <data dir>/tls)")
+    self_signed.add_argument("--days", type=int, default=365, help="validity (default: 365)")
+    self_signed.add_argument("--force", action="store_true", help="replace existing files")
     return parser
 
 

@@ -5,6 +5,8 @@ Front ends map them to their own formats (S3 XML error codes, WebDAV statuses).
 
 from __future__ import annotations
 
+from datetime import datetime
+
 
 class GatewayError(Exception):
     """Base class of the gateway's domain errors."""
@@ -51,6 +53,10 @@ class IncompleteBodyError(GatewayError):
     """The body ended before its declared length."""
 
 
+class MalformedBodyError(IncompleteBodyError):
+    """The body's transfer framing (HTTP chunked encoding) is broken: it has no sound end."""
+
+
 class EntityTooLargeError(GatewayError):
     """The body exceeds the largest object size the gateway accepts."""
 
@@ -65,6 +71,24 @@ class BucketNotFoundError(NotFoundError):
 
 class ObjectNotFoundError(NotFoundError):
     """The key has no current version."""
+
+
+class DeleteMarkerError(ObjectNotFoundError):
+    """The addressed version is a delete marker, whose S3 version id and time it carries.
+
+    ``current`` tells whether it was addressed as the key's current version (S3: 404)
+    or by its version id (S3: 405).
+    """
+
+    def __init__(self, key: str, version_id: str, last_modified: datetime, *, current: bool):
+        super().__init__(key)
+        self.version_id = version_id
+        self.last_modified = last_modified
+        self.current = current
+
+
+class VersionNotFoundError(NotFoundError):
+    """The key has no version with the id a client named."""
 
 
 class UploadNotFoundError(NotFoundError):
@@ -97,3 +121,7 @@ class InvalidPartOrderError(GatewayError):
 
 class EntityTooSmallError(GatewayError):
     """A part other than the last is smaller than the minimum part size."""
+
+
+class PreconditionFailedError(GatewayError):
+    """A conditional write's condition (named by the message) did not hold at commit."""

@@ -7,7 +7,7 @@ implementation owes (MUST / SHOULD / MAY in the RFC 2119 sense).
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from datetime import datetime
 from typing import Any, Protocol, runtime_checkable
 
@@ -16,17 +16,28 @@ from gateway.records import (
     Actor,
     ApiToken,
     Bucket,
+    Checksum,
     Chunk,
     ChunkLocation,
     FolderListing,
     ManifestEntry,
+    NewChunk,
     ObjectAttributes,
+    ObjectPart,
     Part,
     StorageStats,
     StoredObject,
     Upload,
+    UploadCursor,
     User,
+    WriteCondition,
 )
+
+Bytes = bytes | bytearray | memoryview
+"""Any contiguous buffer of bytes."""
+
+Allocate = Callable[[int], memoryview]
+"""Gives a writable buffer of exactly the size asked for (see ``BlobStore.get_into``)."""
 
 
 class BlobStoreError(Exception):
@@ -55,11 +66,13 @@ class BlobStore(Protocol):
     Objects are small enough (a few MiB) to be handled as ``bytes``.
     """
 
-    def put(self, key: str, data: bytes) -> None:
-        """Store ``data`` under ``key``.
+    def put(self, key: str, *parts: Bytes) -> None:
+        """Store the concatenation of ``parts`` under ``key``.
 
-        MUST be atomic: a concurrent or later ``get`` sees either nothing or all
-        of ``data``, never a prefix. MAY return before the data is durable; it
+        The parts (a header and a payload, say) are given apart so that they need
+        not be copied into one buffer first; they MUST NOT be read after ``put``
+        returns. MUST be atomic: a concurrent or later ``get`` sees either nothing
+        or all of the parts, never a prefix. MAY return before the data is durable; it
         MUST be durable once a later ``flush`` returns. MAY overwrite an existing
         object of the same key. Temporary failures MUST
         be retried internally; raise ``BlobStoreUnavailable`` once retries are
@@ -72,6 +85,15 @@ class BlobStore(Protocol):
 
         MUST raise ``BlobNotFound`` when the key does not exist and
         ``BlobStoreUnavailable`` for failures retries did not cure.
+        """
+        ...
+
+    def get_into(self, key: str, allocate: Allocate) -> memoryview:
+        """Read the bytes stored under ``key`` into ``allocate(size)`` and return that view.
+
+        The read path passes buffers it reuses, which spares it fresh memory per object.
+        MUST call ``allocate`` with the object's size (again for each retried read) and
+        return the view it gave last, filled with the whole object. Errors as for ``get``.
         """
         ...
 
@@ -203,6 +225,25 @@ class MetadataStore(Protocol):
         """Let clients without credentials read the bucket, or stop them; the new record."""
         ...
 
+    def set_bucket_cors(self, bucket: Bucket, cors: str | None, actor: Actor) -> Bucket:
+        """Store the bucket's CORS document (opaque text; None removes it); the new record."""
+        ...
+
+    def set_version_acl(
+        self, bucket: Bucket, obj: StoredObject, canned_acl: str, actor: Actor
+    ) -> bool:
+        """Set the canned ACL of exactly the version ``obj``; False when it no longer exists."""
+        ...
+
+    def set_object_tags(
+        self, bucket: Bucket, obj: StoredObject, tags: dict[str, str], actor: Actor
+    ) -> bool:
+        """Replace the tag set of exactly the version ``obj`` ({} removes every tag).
+
+        MUST leave bytes, ETag and version id alone; False when the version is gone.
+        """
+        ...
+
     def update_user_metadata(
         self, bucket: Bucket, key: str, changes: dict[str, str], actor: Actor
     ) -> StoredObject | None:
@@ -260,18 +301,20 @@ class MetadataStore(Protocol):
         sharing the source's chunks. Destination rules are ``move_path``'s."""
         ...
 
-    def touch_chunk(self, content_id: str) -> Chunk | None:
-        """Mark a chunk as in use now (so GC spares it) and return it; None if absent."""
+    def touch_chunks(self, content_ids: Sequence[str]) -> dict[str, Chunk]:
+        """Mark the chunks of these content ids as in use now (so GC spares them).
+
+        Returns them by content id; an id without a chunk is absent from the result. One
+        transaction: every chunk returned was touched, none collected before the touch.
+        """
         ...
 
-    def add_chunk(
-        self, content_id: str, size: int, stored_size: int, backend_key: str
-    ) -> tuple[Chunk, bool]:
-        """Record a stored chunk with refcount 0.
+    def add_chunks(self, chunks: Sequence[NewChunk]) -> dict[str, Chunk]:
+        """Record stored chunks (distinct content ids) with refcount 0, in one transaction.
 
-        Returns ``(chunk, created)``. When another writer recorded the same content
-        first, returns that chunk (touched) and ``created`` False; the caller's blob under
-        ``backend_key`` is then unreferenced and the caller should delete it.
+        Returns the chunk of every content id given. Where another writer recorded the
+        same content first, its chunk is returned, touched: its backend key differs from
+        the one given, whose blob is then unreferenced and the caller should delete it.
         """
         ...
 
@@ -308,7 +351,7 @@ class MetadataStore(Protocol):
         ...
 
     def get_object(self, bucket_id: int, key: str) -> StoredObject | None:
-        """The current version of ``key``, or None."""
+        """The current version of ``key``, or None (also when that is a delete marker)."""
         ...
 
     def commit_object(
@@ -319,8 +362,17 @@ class MetadataStore(Protocol):
         etag: str,
         attributes: ObjectAttributes,
         actor: Actor,
+        *,
+        checksum: Checksum | None = None,
+        condition: WriteCondition | None = None,
     ) -> StoredObject:
-        """Make ``entries`` the current version of ``key``, replacing any previous one."""
+        """Make ``entries`` the current version of ``key``, replacing any previous one.
+
+        ``checksum`` is stored with the version. ``condition`` MUST be checked against the
+        current version in the committing transaction, after the key is locked, and fail
+        the commit (PreconditionFailedError, or ObjectNotFoundError when an ETag is
+        required of a missing key) so that concurrent conditional writers cannot both win.
+        """
         ...
 
     def copy_object(
@@ -333,12 +385,60 @@ class MetadataStore(Protocol):
     ) -> StoredObject:
         """Make a copy of ``source``'s current manifest the current version of ``key``.
 
-        Raises NotFoundError when the source version was replaced or deleted meanwhile.
+        The copy keeps ``source``'s checksum and parts. Raises NotFoundError when the
+        source version was replaced or deleted meanwhile.
         """
         ...
 
-    def delete_object(self, bucket: Bucket, key: str, actor: Actor) -> bool:
-        """Delete the current version of ``key``; False when there was none."""
+    def delete_object(self, bucket: Bucket, key: str, actor: Actor) -> StoredObject | None:
+        """Delete ``key`` as S3 does when no version is named.
+
+        In a bucket that never had versioning the current version MUST go for good (and
+        is returned; None when there was none). Otherwise a new delete marker MUST become
+        the current version and is returned; with versioning suspended it replaces the
+        key's null version, whose chunks are released.
+        """
+        ...
+
+    def set_bucket_versioning(self, bucket: Bucket, status: str, actor: Actor) -> Bucket:
+        """Set the bucket's versioning status ("Enabled" or "Suspended"); the new record.
+
+        While enabled every write adds a version; otherwise a write replaces the key's
+        null version only.
+        """
+        ...
+
+    def get_version(self, bucket: Bucket, key: str, version_id: str | None) -> StoredObject | None:
+        """The version of ``key`` a client names ("null" included), or the current version
+        (delete markers included) when ``version_id`` is None; None when there is none."""
+        ...
+
+    def delete_version(
+        self, bucket: Bucket, key: str, version_id: str, actor: Actor
+    ) -> StoredObject | None:
+        """Remove one version or delete marker for good, releasing its chunks.
+
+        When it was current the newest remaining version MUST become current; when none
+        remains the key is gone. Returns what was removed, None when it did not exist.
+        """
+        ...
+
+    def list_versions(
+        self,
+        bucket: Bucket,
+        prefix: str,
+        key_marker: str | None,
+        version_marker: str | None,
+        limit: int,
+        *,
+        inclusive: bool = False,
+    ) -> list[StoredObject]:
+        """Up to ``limit`` versions and delete markers under ``prefix``, by key (UTF-8 byte
+        order) then newest first, after ``key_marker`` (at it too when ``inclusive``) or,
+        with ``version_marker``, after that version of ``key_marker``.
+
+        MUST raise NotFoundError when ``version_marker`` names no version of the key.
+        """
         ...
 
     def list_objects(
@@ -349,30 +449,71 @@ class MetadataStore(Protocol):
         ...
 
     def create_upload(
-        self, bucket: Bucket, key: str, owner_id: int, attributes: ObjectAttributes, actor: Actor
+        self,
+        bucket: Bucket,
+        key: str,
+        owner_id: int,
+        attributes: ObjectAttributes,
+        actor: Actor,
+        *,
+        checksum_algorithm: str | None = None,
+        checksum_type: str | None = None,
     ) -> Upload:
-        """Start a multipart upload of ``key``."""
+        """Start a multipart upload of ``key``, remembering the checksum its parts owe."""
         ...
 
     def get_upload(self, upload_id: str) -> Upload | None:
         """The upload with this id, or None when unknown, completed or aborted."""
         ...
 
-    def list_uploads(self, bucket_id: int) -> list[Upload]:
-        """Uploads in progress in a bucket, by key then start time."""
+    def list_uploads(
+        self,
+        bucket_id: int,
+        prefix: str = "",
+        *,
+        after: UploadCursor | None = None,
+        limit: int | None = None,
+    ) -> list[Upload]:
+        """Up to ``limit`` (None: all) uploads in progress in a bucket whose key starts
+        with ``prefix``, after ``after``, by key (UTF-8 byte order), then start time,
+        then upload id."""
+        ...
+
+    def expired_uploads(self, older_than: datetime, limit: int) -> list[Upload]:
+        """Up to ``limit`` uploads in progress started before ``older_than``, oldest first."""
+        ...
+
+    def expire_upload(self, upload_id: str, older_than: datetime, actor: Actor) -> bool:
+        """Abort the upload (releasing its parts' chunk references) if it still exists and
+        started before ``older_than``; whether it did."""
         ...
 
     def put_part(
-        self, upload_id: str, part_number: int, entries: Sequence[ManifestEntry], etag: str
+        self,
+        upload_id: str,
+        part_number: int,
+        entries: Sequence[ManifestEntry],
+        etag: str,
+        *,
+        checksum: Checksum | None = None,
+        source_manifest_id: int | None = None,
     ) -> Part:
-        """Store a part, replacing an earlier one with the same number.
+        """Store a part (and the checksum it was sent with), replacing an earlier one with
+        the same number.
 
-        Raises NotFoundError when the upload was completed or aborted meanwhile.
+        Raises NotFoundError when the upload was completed or aborted meanwhile, or when
+        ``source_manifest_id`` (the manifest of a copied part's source, whose chunks
+        ``entries`` share) no longer exists: its chunks may be unreferenced.
         """
         ...
 
-    def list_parts(self, upload_id: str) -> list[Part]:
-        """The parts uploaded so far, by part number."""
+    def list_parts(self, upload_id: str, *, after: int = 0, limit: int | None = None) -> list[Part]:
+        """Up to ``limit`` (None: all) parts uploaded so far numbered above ``after``, by
+        part number."""
+        ...
+
+    def manifest_entries(self, manifest_id: int, start: int, end: int) -> list[ManifestEntry]:
+        """The entries of a manifest overlapping plain bytes ``[start, end)``, in order."""
         ...
 
     def complete_upload(
@@ -382,11 +523,16 @@ class MetadataStore(Protocol):
         part_numbers: Sequence[int],
         etag: str,
         actor: Actor,
+        *,
+        checksum: Checksum | None = None,
+        parts: Sequence[ObjectPart] = (),
+        condition: WriteCondition | None = None,
     ) -> StoredObject:
         """Concatenate the named parts' manifests into the new current version of the key.
 
         The caller has validated the part list. Parts not named are discarded. Raises
-        NotFoundError when the upload was completed or aborted meanwhile.
+        NotFoundError when the upload was completed or aborted meanwhile. ``checksum``
+        and ``parts`` are stored with the version; ``condition`` as in ``commit_object``.
         """
         ...
 

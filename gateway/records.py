@@ -11,6 +11,9 @@ from datetime import datetime
 # An empty folder is stored as an empty object named ``folder/``, as S3 consoles do.
 FOLDER_CONTENT_TYPE = "application/x-directory"
 EMPTY_MD5 = "d41d8cd98f00b204e9800998ecf8427e"
+# S3 bucket versioning states; a bucket that never had versioning has status "".
+VERSIONING_ENABLED = "Enabled"
+VERSIONING_SUSPENDED = "Suspended"
 
 
 @dataclass(frozen=True)
@@ -57,6 +60,10 @@ class Bucket:
     owner_name: str
     created_at: datetime
     anonymous_read: bool = False
+    # S3 versioning status: "" (never enabled), "Enabled" or "Suspended".
+    versioning: str = ""
+    # The bucket's CORS configuration as the S3 front end stored it, None when it has none.
+    cors: str | None = None
 
 
 @dataclass(frozen=True)
@@ -67,6 +74,47 @@ class ObjectAttributes:
     user_metadata: dict[str, str] = field(default_factory=dict)
     # Standard headers stored and returned verbatim (cache-control, content-disposition, ...).
     headers: dict[str, str] = field(default_factory=dict)
+    # The object's tag set (S3 object tagging), at most 10 unique keys.
+    tags: dict[str, str] = field(default_factory=dict)
+    # The server-side encryption the client asked for ("AES256"), None when it asked none.
+    encryption: str | None = None
+    # The canned ACL: "private" (owner only) or "public-read" (anyone may read it).
+    canned_acl: str = "private"
+
+
+@dataclass(frozen=True)
+class Checksum:
+    """An S3 additional checksum of an object or a part.
+
+    ``algorithm`` is lower-case (``crc32``, ``crc32c``, ``crc64nvme``, ``sha1``, ``sha256``);
+    ``value`` the base64 of the big-endian digest, followed by ``-N`` for a COMPOSITE
+    checksum of an N-part object; ``type`` is ``FULL_OBJECT`` or ``COMPOSITE``.
+    """
+
+    algorithm: str
+    value: str
+    type: str = "FULL_OBJECT"
+
+
+@dataclass(frozen=True)
+class ObjectPart:
+    """A part a multipart object was completed from: its number, size and checksum value."""
+
+    number: int
+    size: int
+    checksum: str | None = None
+
+
+@dataclass(frozen=True)
+class WriteCondition:
+    """A conditional write (If-None-Match / If-Match on PUT and Complete).
+
+    ``absent`` requires that the key has no current version; ``etag`` (unquoted)
+    requires that its current version has this ETag. Checked in the commit transaction.
+    """
+
+    absent: bool = False
+    etag: str | None = None
 
 
 @dataclass(frozen=True)
@@ -90,7 +138,13 @@ class ChunkLocation:
 
 @dataclass(frozen=True)
 class StoredObject:
-    """The current version of an object."""
+    """A version of an object: the current one unless ``is_latest`` says otherwise.
+
+    ``version_id`` is unique and internal; clients know a ``null_version`` (written while
+    versioning was off or suspended) as "null". ``versioned`` tells whether the bucket
+    has ever had versioning enabled, when the record was read along with its bucket; only
+    then does S3 name versions in its answers. A delete marker has no bytes (size 0).
+    """
 
     bucket_id: int
     key: str
@@ -101,6 +155,18 @@ class StoredObject:
     last_modified: datetime
     attributes: ObjectAttributes
     owner_name: str = ""
+    null_version: bool = True
+    is_latest: bool = True
+    is_delete_marker: bool = False
+    versioned: bool = False
+    checksum: Checksum | None = None
+    # The parts of a multipart object, by number; empty for any other object.
+    parts: tuple[ObjectPart, ...] = ()
+
+    @property
+    def public_version_id(self) -> str:
+        """The version id clients see: "null" for a null version."""
+        return "null" if self.null_version else self.version_id
 
 
 @dataclass(frozen=True)
@@ -136,6 +202,16 @@ class Chunk:
 
 
 @dataclass(frozen=True)
+class NewChunk:
+    """A chunk just written to the backend, to be recorded (``MetadataStore.add_chunks``)."""
+
+    content_id: str
+    size: int
+    stored_size: int
+    backend_key: str
+
+
+@dataclass(frozen=True)
 class Upload:
     """A multipart upload in progress."""
 
@@ -145,6 +221,23 @@ class Upload:
     owner_id: int
     created_at: datetime
     attributes: ObjectAttributes
+    # The additional checksum every part must carry (CreateMultipartUpload), or None.
+    checksum_algorithm: str | None = None
+    checksum_type: str | None = None
+
+
+@dataclass(frozen=True)
+class UploadCursor:
+    """Where a listing of uploads (ordered by key, start time, upload id) resumes.
+
+    Without ``upload``: at the first key after ``key`` (at ``key`` itself when
+    ``inclusive``). With ``upload`` (start time, upload id): at the next upload after
+    that one of ``key``, then at the keys after ``key``.
+    """
+
+    key: str
+    inclusive: bool = False
+    upload: tuple[datetime, str] | None = None
 
 
 @dataclass(frozen=True)
@@ -156,6 +249,8 @@ class Part:
     size: int
     etag: str
     last_modified: datetime
+    # The part's checksum value (base64) in the algorithm the client sent it with.
+    checksum: Checksum | None = None
 
 
 @dataclass(frozen=True)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import logging
 import shutil
 import signal
@@ -12,6 +13,8 @@ from pathlib import Path
 from types import FrameType
 from urllib.parse import unquote, urlsplit
 
+from cheroot.server import ChunkedRFile, HTTPConnection, HTTPRequest
+from cheroot.ssl.builtin import BuiltinSSLAdapter
 from cheroot.wsgi import Server as WSGIServer
 
 from adapters.blob import open_blob_store
@@ -19,15 +22,23 @@ from adapters.sql.dav_locks import SqlLockStorage
 from adapters.sql.dav_properties import SqlDeadProperties
 from adapters.sql.engine import make_engine, migrate, needs_migration
 from adapters.sql.metadata import SqlMetadata
+from gateway.core.keyring import Keyring
 from gateway.core.storage import Storage
 from gateway.core.tree import FileTree
+from gateway.core.upload_expiry import UploadExpiry
 from gateway.dav.app import DavApplication
 from gateway.dav.auth import DavAuthenticator
 from gateway.http_app import HttpApplication
 from gateway.s3.app import S3Application
-from gateway.settings import Settings
+from gateway.settings import Settings, master_key_bytes
+from gateway.tls import ssl_adapter
+from gateway.wsgi_gateway import DirectWriteGateway
 
 log = logging.getLogger("gateway")
+
+# How much of a chunked request body the application left unread is read and dropped
+# before answering; a longer rest closes the connection instead.
+CHUNKED_DRAIN_LIMIT = 1 << 20
 
 
 def open_storage(settings: Settings, *, auto_migrate: bool = False) -> Storage:
@@ -39,11 +50,13 @@ def open_storage(settings: Settings, *, auto_migrate: bool = False) -> Storage:
     if auto_migrate and needs_migration(engine):
         migrate(settings.effective_database_url)
     settings.data_dir.mkdir(parents=True, exist_ok=True)
+    master_key = master_key_bytes(settings)
     return Storage(
         SqlMetadata(engine),
         open_blob_store(settings.effective_backend_url),
         chunk_avg_size=settings.chunk_avg_size,
         compression_level=settings.compression_level,
+        keyring=Keyring(master_key) if master_key is not None else None,
     )
 
 
@@ -54,20 +67,72 @@ class RunningGateway:
     s3: WSGIServer
     http: WSGIServer
     threads: tuple[threading.Thread, ...]
+    # The periodic expiry of abandoned multipart uploads, None when expiry is off.
+    expiry: UploadExpiry | None = None
 
     def stop(self) -> None:
         """Stop accepting, finish requests in progress, and join the threads."""
+        if self.expiry is not None:
+            self.expiry.stop()
         for server in (self.s3, self.http):
             server.stop()
         for thread in self.threads:
             thread.join(timeout=30)
 
 
-def _server(address: tuple[str, int], app: object, threads: int) -> WSGIServer:
+def listener_tls(settings: Settings) -> BuiltinSSLAdapter | None:
+    """The SSL adapter both listeners serve HTTPS with, or None when TLS is not configured.
+
+    Raises TlsError (a SettingsError) when the configured pair cannot be served.
+    """
+    if settings.tls_cert is None or settings.tls_key is None:
+        return None
+    return ssl_adapter(settings.tls_cert, settings.tls_key)
+
+
+class _Request(HTTPRequest):
+    """cheroot's request, finishing a chunked body the application did not read.
+
+    cheroot reads the unread rest of a Content-Length body before it answers, but not of a
+    chunked one (boto3 sends aws-chunked bodies with trailing checksums chunked over
+    HTTPS): on a kept-alive connection that rest would be parsed as the next request.
+    """
+
+    def send_headers(self) -> None:
+        """Drain or give up an unread chunked body, then send the headers as cheroot does."""
+        if self.chunked_read and not self.close_connection and not drain_chunked(self.rfile):
+            self.close_connection = True
+        super().send_headers()
+
+
+def drain_chunked(body: ChunkedRFile) -> bool:
+    """Read ``body`` to its end if at most CHUNKED_DRAIN_LIMIT bytes are left; True if done."""
+    drained = 0
+    try:
+        while drained <= CHUNKED_DRAIN_LIMIT:
+            data = body.read(64 * 1024)
+            if not data:
+                return True
+            drained += len(data)
+    except (OSError, ValueError):
+        return False
+    return False
+
+
+class _Connection(HTTPConnection):
+    RequestHandlerClass = _Request
+
+
+def _server(
+    address: tuple[str, int], app: object, threads: int, tls: BuiltinSSLAdapter | None
+) -> WSGIServer:
     server = WSGIServer(address, app, numthreads=threads, server_name="storage-gateway")
     # cheroot's 10 s socket timeout would cut off a client that pauses mid-upload (for
     # instance while it reads the next part from a slow disk); S3 itself waits minutes.
     server.timeout = 300
+    server.ssl_adapter = tls
+    server.ConnectionClass = _Connection
+    server.gateway = DirectWriteGateway
     return server
 
 
@@ -101,17 +166,21 @@ def dav_application(settings: Settings, storage: Storage) -> DavApplication:
     )
 
 
-def start(settings: Settings, storage: Storage) -> RunningGateway:
-    """Bind both listeners and serve them on background threads."""
+def start(
+    settings: Settings, storage: Storage, tls: BuiltinSSLAdapter | None = None
+) -> RunningGateway:
+    """Bind both listeners and serve them on background threads, over HTTPS with ``tls``."""
     s3 = _server(
         (settings.s3_listen.host, settings.s3_listen.port),
         S3Application(storage, settings),
         settings.server_threads,
+        tls,
     )
     http = _server(
         (settings.http_listen.host, settings.http_listen.port),
         HttpApplication(storage, dav_application(settings, storage)),
         settings.server_threads,
+        tls,
     )
     for server in (s3, http):
         server.prepare()
@@ -121,12 +190,23 @@ def start(settings: Settings, storage: Storage) -> RunningGateway:
     )
     for thread in threads:
         thread.start()
-    return RunningGateway(s3, http, threads)
+    expiry = None
+    if settings.multipart_expiry_seconds:
+        expiry = UploadExpiry(storage.metadata, settings.multipart_expiry_seconds)
+        expiry.start()
+    return RunningGateway(s3, http, threads, expiry)
 
 
-def serve_forever(settings: Settings, storage: Storage) -> None:
-    """Serve until SIGINT or SIGTERM, then shut down cleanly."""
-    running = start(settings, storage)
+def serve_forever(
+    settings: Settings, storage: Storage, tls: BuiltinSSLAdapter | None = None
+) -> None:
+    """Serve until SIGINT or SIGTERM, then shut down cleanly; over HTTPS with ``tls``."""
+    running = start(settings, storage, tls)
+    # Everything built so far (modules, SQLAlchemy mappers, wsgidav, pools) lives as long
+    # as the process: keeping it out of the collector's generations saves every full
+    # collection, which requests that allocate many objects (big listings) trigger, from
+    # walking it again.
+    gc.freeze()
     stopping = threading.Event()
 
     def on_signal(signum: int, _frame: FrameType | None) -> None:

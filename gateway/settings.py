@@ -16,6 +16,8 @@ from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
+from gateway.core.keyring import MasterKeyError, parse_master_key
+
 DEFAULT_CONFIG_FILE = Path("config/gateway.toml")
 
 
@@ -69,9 +71,23 @@ class Settings:
     chunk_avg_size: int = 1 << 20
     compression_level: int = 3
     gc_grace_seconds: int = 3600
+    # Multipart uploads older than this are aborted (their chunks then collected by GC);
+    # 0 keeps them forever.
+    multipart_expiry_seconds: int = 7 * 24 * 3600
     max_clock_skew_seconds: int = 900
     server_threads: int = 32
+    # PEM certificate (chain) and its private key: both set, both listeners speak HTTPS.
+    tls_cert: Path | None = None
+    tls_key: Path | None = None
+    # Encryption at rest: 32 bytes in hex or base64, given inline or in a file (not both).
+    master_key: str | None = field(default=None, repr=False)
+    master_key_file: Path | None = None
     admin: AdminCredentials = AdminCredentials()
+
+    @property
+    def url_scheme(self) -> str:
+        """``https`` when TLS is configured, else ``http``; the same for both listeners."""
+        return "https" if self.tls_cert is not None else "http"
 
     @property
     def effective_database_url(self) -> str:
@@ -96,7 +112,12 @@ ENVIRONMENT = {
     "GATEWAY_CHUNK_AVG_SIZE": "chunk_avg_size",
     "GATEWAY_COMPRESSION_LEVEL": "compression_level",
     "GATEWAY_GC_GRACE_SECONDS": "gc_grace_seconds",
+    "GATEWAY_MULTIPART_EXPIRY_SECONDS": "multipart_expiry_seconds",
     "GATEWAY_SERVER_THREADS": "server_threads",
+    "GATEWAY_TLS_CERT": "tls_cert",
+    "GATEWAY_TLS_KEY": "tls_key",
+    "GATEWAY_MASTER_KEY": "master_key",
+    "GATEWAY_MASTER_KEY_FILE": "master_key_file",
 }
 ADMIN_ENVIRONMENT = {
     "GATEWAY_ADMIN_USER": "user",
@@ -111,6 +132,8 @@ def _convert(name: str, value: Any) -> Any:
     try:
         if name == "data_dir":
             return Path(str(value))
+        if name in ("tls_cert", "tls_key", "master_key_file"):
+            return Path(str(value)) if value else None
         if name in ("s3_listen", "http_listen"):
             return Listen.parse(str(value))
         if name == "s3_domains":
@@ -120,13 +143,15 @@ def _convert(name: str, value: Any) -> Any:
             "chunk_avg_size",
             "compression_level",
             "gc_grace_seconds",
+            "multipart_expiry_seconds",
             "max_clock_skew_seconds",
             "server_threads",
         ):
             return int(value)
         return None if value in ("", None) else str(value)
     except (TypeError, ValueError) as exc:
-        raise SettingsError(f"invalid value for {name}: {value!r} ({exc})") from exc
+        shown = "(hidden)" if name == "master_key" else repr(value)
+        raise SettingsError(f"invalid value for {name}: {shown} ({exc})") from exc
 
 
 def _validate(settings: Settings) -> Settings:
@@ -136,7 +161,36 @@ def _validate(settings: Settings) -> Settings:
         raise SettingsError("compression_level must be between 1 and 19")
     if settings.gc_grace_seconds < 0 or settings.server_threads < 1:
         raise SettingsError("gc_grace_seconds must be >= 0 and server_threads >= 1")
+    if settings.multipart_expiry_seconds < 0:
+        raise SettingsError("multipart_expiry_seconds must be >= 0 (0: never expire)")
+    if (settings.tls_cert is None) != (settings.tls_key is None):
+        raise SettingsError(
+            "TLS needs both a certificate and its key: set tls_cert and tls_key together "
+            "(--tls-cert / GATEWAY_TLS_CERT and --tls-key / GATEWAY_TLS_KEY)"
+        )
+    master_key_bytes(settings)
     return settings
+
+
+def master_key_bytes(settings: Settings) -> bytes | None:
+    """The master key's 32 bytes (read from ``master_key_file`` if that is how it is
+    given), or None when encryption at rest is off; SettingsError when it is unusable."""
+    if settings.master_key is not None and settings.master_key_file is not None:
+        raise SettingsError("set master_key or master_key_file, not both")
+    text = settings.master_key
+    if settings.master_key_file is not None:
+        try:
+            text = settings.master_key_file.read_text(encoding="ascii")
+        except (OSError, UnicodeDecodeError) as exc:
+            raise SettingsError(
+                f"cannot read master_key_file {settings.master_key_file}: {exc}"
+            ) from exc
+    if text is None:
+        return None
+    try:
+        return parse_master_key(text)
+    except MasterKeyError as exc:
+        raise SettingsError(f"invalid master key: {exc}") from None
 
 
 def load_settings(

@@ -21,9 +21,9 @@ from collections import Counter
 from collections.abc import Callable, Iterator
 from typing import Literal
 
-from gateway.ports import BlobStore, BlobStoreUnavailable
+from gateway.ports import Allocate, BlobStore, BlobStoreUnavailable, Bytes
 
-Operation = Literal["put", "get", "delete", "exists", "iter_keys", "flush"]
+Operation = Literal["put", "get", "get_into", "delete", "exists", "iter_keys", "flush"]
 """The operations faults can be attached to; ``iter_keys`` matches on its prefix."""
 
 KeyPredicate = Callable[[str], bool]
@@ -75,7 +75,8 @@ class FaultyBlobStore:
             self._failing.append((op, predicate))
 
     def corrupt_when(self, predicate: KeyPredicate) -> None:
-        """Make ``get`` of keys satisfying ``predicate`` return the data with one byte flipped.
+        """Make ``get`` and ``get_into`` of keys satisfying ``predicate`` return the data with
+        one byte flipped.
 
         The middle byte is inverted, so the length is unchanged. An empty
         object has no byte to flip and is returned as stored.
@@ -90,21 +91,27 @@ class FaultyBlobStore:
             self._failing.clear()
             self._corrupting.clear()
 
-    def put(self, key: str, data: bytes) -> None:
+    def put(self, key: str, *parts: Bytes) -> None:
         """Count, maybe fail, then delegate."""
         self._enter("put", key)
-        self.inner.put(key, data)
+        self.inner.put(key, *parts)
 
     def get(self, key: str) -> bytes:
         """Count, maybe fail, delegate, then maybe corrupt the result."""
         self._enter("get", key)
         data = self.inner.get(key)
-        with self._lock:
-            corrupt = any(predicate(key) for predicate in self._corrupting)
-        if corrupt and data:
+        if self._corrupts(key) and data:
             middle = len(data) // 2
             data = data[:middle] + bytes([data[middle] ^ 0xFF]) + data[middle + 1 :]
         return data
+
+    def get_into(self, key: str, allocate: Allocate) -> memoryview:
+        """Count, maybe fail, delegate, then maybe corrupt the filled view in place."""
+        self._enter("get_into", key)
+        view = self.inner.get_into(key, allocate)
+        if self._corrupts(key) and view:
+            view[len(view) // 2] ^= 0xFF
+        return view
 
     def delete(self, key: str) -> None:
         """Count, maybe fail, then delegate."""
@@ -131,6 +138,10 @@ class FaultyBlobStore:
         with self._lock:
             self._calls["close"] += 1
         self.inner.close()
+
+    def _corrupts(self, key: str) -> bool:
+        with self._lock:
+            return any(predicate(key) for predicate in self._corrupting)
 
     def _enter(self, op: Operation, key: str) -> None:
         """Count a call of ``op`` and raise ``BlobStoreUnavailable`` if a fault matches it."""

@@ -27,11 +27,12 @@ import ctypes.util
 import errno
 import os
 import re
+import stat
 import tempfile
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 
-from gateway.ports import BlobNotFound, BlobStoreUnavailable
+from gateway.ports import Allocate, BlobNotFound, BlobStoreUnavailable, Bytes
 
 TEMP_PREFIX = ".tmp~"
 """Name prefix of in-flight writes; files with this prefix are never listed."""
@@ -73,6 +74,17 @@ def _load_syncfs() -> Callable[[int], int] | None:
 
 
 _SYNCFS = _load_syncfs()
+
+
+def _write_all(fd: int, parts: Sequence[Bytes]) -> None:
+    """Write ``parts`` to ``fd`` in order, gathered into as few system calls as possible."""
+    views = [memoryview(part).cast("B") for part in parts if len(part)]
+    while views:
+        written = os.writev(fd, views)
+        while views and written >= len(views[0]):
+            written -= len(views.pop(0))
+        if views:
+            views[0] = views[0][written:]
 
 
 def _raise_unless_absent(error: OSError) -> None:
@@ -124,15 +136,18 @@ class LocalBlobStore:
         *dirs, name = _segments(key)
         return self._root.joinpath(*dirs, *_fan_out(name), name)
 
-    def put(self, key: str, data: bytes) -> None:
-        """Store ``data`` under ``key`` atomically; durable after the next ``flush``."""
+    def put(self, key: str, *parts: Bytes) -> None:
+        """Store ``parts`` one after the other under ``key`` atomically; durable after the
+        next ``flush``."""
         path = self.path_of(key)
         try:
             self._make_dirs(path.parent)
             fd, tmp_name = tempfile.mkstemp(prefix=TEMP_PREFIX, dir=path.parent)
             try:
-                with os.fdopen(fd, "wb") as tmp:
-                    tmp.write(data)
+                try:
+                    _write_all(fd, parts)
+                finally:
+                    os.close(fd)
                 os.replace(tmp_name, path)
             except BaseException:
                 with contextlib.suppress(OSError):
@@ -152,6 +167,37 @@ class LocalBlobStore:
             raise BlobNotFound(key) from exc
         except OSError as exc:
             raise BlobStoreUnavailable(f"cannot read blob {key!r}: {exc}") from exc
+
+    def get_into(self, key: str, allocate: Allocate) -> memoryview:
+        """Read the file of ``key`` straight into ``allocate(its size)``; errors as ``get``."""
+        path = self.path_of(key)
+        try:
+            fd = os.open(path, os.O_RDONLY)
+        except (FileNotFoundError, NotADirectoryError) as exc:
+            raise BlobNotFound(key) from exc
+        except OSError as exc:
+            raise BlobStoreUnavailable(f"cannot read blob {key!r}: {exc}") from exc
+        try:
+            return self._read_file(key, fd, allocate)
+        except OSError as exc:
+            raise BlobStoreUnavailable(f"cannot read blob {key!r}: {exc}") from exc
+        finally:
+            os.close(fd)
+
+    @staticmethod
+    def _read_file(key: str, fd: int, allocate: Allocate) -> memoryview:
+        status = os.fstat(fd)
+        if stat.S_ISDIR(status.st_mode):
+            raise BlobNotFound(key)
+        view = allocate(status.st_size)
+        filled = 0
+        while filled < len(view):
+            count = os.readv(fd, [view[filled:]])
+            if count == 0:
+                # Blobs are replaced by rename, never rewritten in place.
+                raise BlobStoreUnavailable(f"blob {key!r} ended after {filled} bytes")
+            filled += count
+        return view
 
     def delete(self, key: str) -> None:
         """Remove ``key``; a missing key is not an error."""

@@ -16,8 +16,9 @@ from botocore.exceptions import (
     ReadTimeoutError,
     ResponseStreamingError,
 )
+from botocore.response import StreamingBody
 
-from gateway.ports import BlobNotFound, BlobStoreUnavailable
+from gateway.ports import Allocate, BlobNotFound, BlobStoreUnavailable, Bytes
 
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
@@ -26,6 +27,9 @@ _T = TypeVar("_T")
 
 DEFAULT_MAX_ATTEMPTS = 8
 DEFAULT_CONNECT_TIMEOUT = 10.0
+# ``get_into`` reads response bodies in pieces of this size: small enough to come from
+# memory the allocator already has, large enough to keep the calls few.
+READ_PIECE = 128 * 1024
 
 _NOT_FOUND_CODES = frozenset({"NoSuchKey", "404", "NotFound"})
 # The server found the upload's Content-MD5 wrong: the body was corrupted in
@@ -39,6 +43,20 @@ class _BodyBrokeOff(Exception):
 
 def _error_code(error: ClientError) -> str:
     return str(error.response.get("Error", {}).get("Code", ""))
+
+
+def _fill(view: memoryview, body: StreamingBody) -> memoryview:
+    """Read ``body`` into ``view``, which it must fill exactly (IncompleteReadError if not)."""
+    filled = 0
+    while piece := body.read(READ_PIECE):
+        end = filled + len(piece)
+        if end > len(view):
+            raise IncompleteReadError(actual_bytes=end, expected_bytes=len(view))
+        view[filled:end] = piece
+        filled = end
+    if filled != len(view):
+        raise IncompleteReadError(actual_bytes=filled, expected_bytes=len(view))
+    return view
 
 
 class S3BlobStore:
@@ -104,8 +122,10 @@ class S3BlobStore:
         """The key prefix inside the bucket, ``""`` or ending with ``/``."""
         return self._prefix
 
-    def put(self, key: str, data: bytes) -> None:
-        """Store ``data`` under ``key`` with a single PutObject (atomic in S3)."""
+    def put(self, key: str, *parts: Bytes) -> None:
+        """Store ``parts`` one after the other under ``key`` with a single PutObject (atomic
+        in S3). The parts are joined into one body, which botocore needs to retry a send."""
+        data = b"".join(parts)
         md5 = base64.b64encode(hashlib.md5(data, usedforsecurity=False).digest()).decode()
 
         def attempt() -> None:
@@ -122,6 +142,21 @@ class S3BlobStore:
             response = self._client.get_object(Bucket=self._bucket, Key=self._prefix + key)
             try:
                 return response["Body"].read()
+            except (IncompleteReadError, ReadTimeoutError, ResponseStreamingError) as exc:
+                raise _BodyBrokeOff from exc
+
+        try:
+            return self._call(f"get {key!r}", attempt)
+        except ClientError as exc:
+            raise BlobNotFound(key) from exc
+
+    def get_into(self, key: str, allocate: Allocate) -> memoryview:
+        """Stream the object into ``allocate(its size)``; a retried read allocates anew."""
+
+        def attempt() -> memoryview:
+            response = self._client.get_object(Bucket=self._bucket, Key=self._prefix + key)
+            try:
+                return _fill(allocate(response["ContentLength"]), response["Body"])
             except (IncompleteReadError, ReadTimeoutError, ResponseStreamingError) as exc:
                 raise _BodyBrokeOff from exc
 

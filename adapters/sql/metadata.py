@@ -12,10 +12,12 @@ import uuid
 from collections.abc import Iterator, Sequence
 from dataclasses import replace
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, cast
 
 from sqlalchemy import (
+    Connection,
     Engine,
+    Table,
     and_,
     case,
     delete,
@@ -50,7 +52,17 @@ from adapters.sql.models import (
     UserRow,
     VersionRow,
 )
+from adapters.sql.object_features import (
+    check_condition,
+    checksum_of,
+    part_of,
+    parts_of,
+    upload_columns,
+    upload_of,
+    version_columns,
+)
 from adapters.sql.repository import SqlRepository, starts_with
+from adapters.sql.upload_listing import upload_cursor_condition
 from gateway.errors import (
     BucketAlreadyExistsError,
     BucketNotEmptyError,
@@ -61,22 +73,32 @@ from gateway.errors import (
 from gateway.records import (
     EMPTY_MD5,
     FOLDER_CONTENT_TYPE,
+    VERSIONING_ENABLED,
     AccessKey,
     Actor,
     ApiToken,
     Bucket,
+    Checksum,
     Chunk,
     ChunkLocation,
     FolderListing,
     ManifestEntry,
+    NewChunk,
     ObjectAttributes,
+    ObjectPart,
     Part,
     StorageStats,
     StoredObject,
     SubFolder,
     Upload,
+    UploadCursor,
     User,
+    WriteCondition,
 )
+
+# The chunks table itself: its upload hot path runs Core statements (declarative typing
+# only promises a FromClause).
+_CHUNKS = cast(Table, ChunkRow.__table__)
 
 
 def _now() -> datetime:
@@ -97,10 +119,26 @@ def _chunk(row: ChunkRow) -> Chunk:
 
 
 def _attributes(row: VersionRow | UploadRow) -> ObjectAttributes:
-    return ObjectAttributes(row.content_type, dict(row.user_metadata), dict(row.headers))
+    return ObjectAttributes(
+        row.content_type,
+        dict(row.user_metadata),
+        dict(row.headers),
+        tags=dict(row.tags or {}),
+        encryption=row.server_side_encryption,
+        canned_acl=row.canned_acl,
+    )
 
 
-def _stored(obj: ObjectRow, version: VersionRow) -> StoredObject:
+def _live() -> Any:
+    """Join condition from an object to its current version, unless that is a delete marker."""
+    return and_(
+        VersionRow.object_id == ObjectRow.id,
+        VersionRow.is_current,
+        VersionRow.is_delete_marker.is_(False),
+    )
+
+
+def _stored(obj: ObjectRow, version: VersionRow, *, versioned: bool = False) -> StoredObject:
     return StoredObject(
         bucket_id=obj.bucket_id,
         key=obj.key,
@@ -110,6 +148,12 @@ def _stored(obj: ObjectRow, version: VersionRow) -> StoredObject:
         etag=version.etag,
         last_modified=_aware(version.created_at),
         attributes=_attributes(version),
+        null_version=version.null_version,
+        is_latest=version.is_current,
+        is_delete_marker=version.is_delete_marker,
+        versioned=versioned,
+        checksum=checksum_of(version),
+        parts=parts_of(version),
     )
 
 
@@ -336,7 +380,14 @@ class SqlMetadata(SqlRepository):
     @staticmethod
     def _bucket(row: BucketRow, owner: str) -> Bucket:
         return Bucket(
-            row.id, row.name, row.owner_id, owner, _aware(row.created_at), row.anonymous_read
+            row.id,
+            row.name,
+            row.owner_id,
+            owner,
+            _aware(row.created_at),
+            row.anonymous_read,
+            row.versioning,
+            cors=row.cors,
         )
 
     def set_bucket_anonymous_read(self, bucket: Bucket, allowed: bool, actor: Actor) -> Bucket:
@@ -347,6 +398,29 @@ class SqlMetadata(SqlRepository):
             )
             self._audit(session, actor, "SetAnonymousRead", bucket.name, None, str(allowed))
         return replace(bucket, anonymous_read=allowed)
+
+    def set_bucket_cors(self, bucket: Bucket, cors: str | None, actor: Actor) -> Bucket:
+        """Store the bucket's CORS configuration document (None removes it)."""
+        with self._write() as session:
+            session.execute(update(BucketRow).where(BucketRow.id == bucket.id).values(cors=cors))
+            action = "PutBucketCors" if cors is not None else "DeleteBucketCors"
+            self._audit(session, actor, action, bucket.name)
+        return replace(bucket, cors=cors)
+
+    def set_version_acl(
+        self, bucket: Bucket, obj: StoredObject, canned_acl: str, actor: Actor
+    ) -> bool:
+        """Give the version ``obj`` the canned ACL; False when that version is gone."""
+        with self._write() as session:
+            result = session.execute(
+                update(VersionRow)
+                .where(VersionRow.version_id == obj.version_id)
+                .values(canned_acl=canned_acl)
+            )
+            changed = result.rowcount  # type: ignore[attr-defined]
+            if changed:
+                self._audit(session, actor, "PutObjectAcl", bucket.name, obj.key, canned_acl)
+        return bool(changed)
 
     def create_bucket(self, name: str, owner_id: int, actor: Actor) -> Bucket:
         """Create a bucket; raise BucketAlreadyExistsError (with the current owner) if taken."""
@@ -392,47 +466,72 @@ class SqlMetadata(SqlRepository):
 
     # --- chunks ----------------------------------------------------------------------
 
-    def touch_chunk(self, content_id: str) -> Chunk | None:
-        """Mark a chunk as in use now (so GC spares it) and return it; None if absent."""
+    def touch_chunks(self, content_ids: Sequence[str]) -> dict[str, Chunk]:
+        """Mark the chunks of these content ids as in use now and return them by content id.
+
+        One ``UPDATE ... RETURNING``: exactly the rows it touched are returned, so a row
+        that GC deleted first is reported absent rather than handed out untouched.
+        """
+        if not content_ids:
+            return {}
         with self._write() as session:
-            result = session.execute(
-                update(ChunkRow).where(ChunkRow.content_id == content_id).values(touched_at=_now())
-            )
-            if result.rowcount == 0:  # type: ignore[attr-defined]
-                return None
-            row = session.scalar(select(ChunkRow).where(ChunkRow.content_id == content_id))
-            return _chunk(row) if row else None
+            return self._touch(session.connection(), sorted(content_ids), _now())
 
-    def add_chunk(
-        self, content_id: str, size: int, stored_size: int, backend_key: str
-    ) -> tuple[Chunk, bool]:
-        """Record a stored chunk with refcount 0.
+    def add_chunks(self, chunks: Sequence[NewChunk]) -> dict[str, Chunk]:
+        """Record stored chunks with refcount 0; a content id already recorded keeps its
+        row (touched), and that row is returned for it.
 
-        Returns ``(chunk, created)``. When another writer recorded the same content
-        first, returns that chunk (touched) and ``created`` False; the caller's blob under
-        ``backend_key`` is then unreferenced and the caller should delete it.
+        Upload hot path: plain Core statements on the session's connection, which cost a
+        fraction of the ORM's bookkeeping.
         """
         now = _now()
-        values = {
-            "content_id": content_id,
-            "size": size,
-            "stored_size": stored_size,
-            "backend_key": backend_key,
+        # Sorted, so that concurrent writers on PostgreSQL lock rows in one order.
+        pending = {c.content_id: c for c in sorted(chunks, key=lambda c: c.content_id)}
+        found: dict[str, Chunk] = {}
+        insert_new = self._insert(_CHUNKS).on_conflict_do_nothing(index_elements=["content_id"])
+        with self._write() as session:
+            connection = session.connection()
+            # A row that blocked our insert may be collected before we touch it (only on
+            # PostgreSQL, where GC does not wait for us): the next round inserts ours.
+            while pending:
+                connection.execute(
+                    insert_new, [self._new_chunk_values(c, now) for c in pending.values()]
+                )
+                found |= self._touch(connection, list(pending), now)
+                pending = {cid: c for cid, c in pending.items() if cid not in found}
+        return found
+
+    @staticmethod
+    def _new_chunk_values(chunk: NewChunk, now: datetime) -> dict[str, Any]:
+        return {
+            "content_id": chunk.content_id,
+            "size": chunk.size,
+            "stored_size": chunk.stored_size,
+            "backend_key": chunk.backend_key,
             "refcount": 0,
             "created_at": now,
             "touched_at": now,
         }
-        with self._write() as session:
-            statement = self._insert(ChunkRow).values(**values)
-            result = session.execute(statement.on_conflict_do_nothing())
-            created = bool(result.rowcount)  # type: ignore[attr-defined]
-            if not created:
-                session.execute(
-                    update(ChunkRow).where(ChunkRow.content_id == content_id).values(touched_at=now)
-                )
-            row = session.scalar(select(ChunkRow).where(ChunkRow.content_id == content_id))
-            assert row is not None
-            return _chunk(row), created
+
+    @staticmethod
+    def _touch(
+        connection: Connection, content_ids: Sequence[str], now: datetime
+    ) -> dict[str, Chunk]:
+        """Set ``touched_at`` of the chunks of ``content_ids``; the rows touched, by content id."""
+        rows = connection.execute(
+            update(_CHUNKS)
+            .where(_CHUNKS.c.content_id.in_(content_ids))
+            .values(touched_at=now)
+            .returning(
+                _CHUNKS.c.id,
+                _CHUNKS.c.content_id,
+                _CHUNKS.c.size,
+                _CHUNKS.c.stored_size,
+                _CHUNKS.c.backend_key,
+                _CHUNKS.c.refcount,
+            )
+        )
+        return {row.content_id: Chunk(*row) for row in rows}
 
     def collectable_chunks(self, older_than: datetime, limit: int) -> list[Chunk]:
         """Chunks with no references whose last touch is before ``older_than``."""
@@ -503,7 +602,7 @@ class SqlMetadata(SqlRepository):
         with self._read() as session:
             objects, logical = session.execute(
                 select(func.count(), func.coalesce(func.sum(VersionRow.size), 0)).where(
-                    VersionRow.is_current
+                    VersionRow.is_current, VersionRow.is_delete_marker.is_(False)
                 )
             ).one()
             chunks, unique, stored = session.execute(
@@ -636,7 +735,7 @@ class SqlMetadata(SqlRepository):
     ) -> tuple[ObjectRow, VersionRow] | None:
         found = session.execute(
             select(ObjectRow, VersionRow)
-            .join(VersionRow, and_(VersionRow.object_id == ObjectRow.id, VersionRow.is_current))
+            .join(VersionRow, _live())
             .where(ObjectRow.bucket_id == bucket_id, ObjectRow.key == key)
         ).first()
         return (found[0], found[1]) if found else None
@@ -660,6 +759,52 @@ class SqlMetadata(SqlRepository):
         assert row is not None
         return row
 
+    @staticmethod
+    def _versioning(session: Session, bucket_id: int) -> str:
+        """The bucket's versioning status as of this transaction."""
+        return session.scalar(select(BucketRow.versioning).where(BucketRow.id == bucket_id)) or ""
+
+    def _retire_current(self, session: Session, object_id: int, status: str) -> None:
+        """Make room for a new current version of the object under versioning ``status``.
+
+        Unless versioning is enabled the object's null version goes for good, releasing
+        its chunks; any other current version stays, no longer current.
+        """
+        if status != VERSIONING_ENABLED:
+            null = session.scalar(
+                select(VersionRow).where(VersionRow.object_id == object_id, VersionRow.null_version)
+            )
+            if null is not None:
+                session.delete(null)
+                session.flush()
+                self._drop_manifest(session, null.manifest_id)
+        session.execute(
+            update(VersionRow)
+            .where(VersionRow.object_id == object_id, VersionRow.is_current)
+            .values(is_current=False)
+            .execution_options(synchronize_session=False)
+        )
+
+    def _add_delete_marker(self, session: Session, object_id: int, status: str) -> VersionRow:
+        """A new current delete marker (over an empty manifest); the caller retired the old."""
+        marker = VersionRow(
+            object_id=object_id,
+            version_id=uuid.uuid4().hex,
+            manifest_id=self._new_manifest(session, []).id,
+            is_current=True,
+            size=0,
+            etag="",
+            content_type="",
+            user_metadata={},
+            headers={},
+            created_at=_now(),
+            null_version=status != VERSIONING_ENABLED,
+            is_delete_marker=True,
+        )
+        session.add(marker)
+        session.flush()
+        return marker
+
     def _replace_current(
         self,
         session: Session,
@@ -670,15 +815,15 @@ class SqlMetadata(SqlRepository):
         attributes: ObjectAttributes,
         actor: Actor,
         action: str,
+        *,
+        checksum: Checksum | None = None,
+        parts: Sequence[ObjectPart] = (),
+        condition: WriteCondition | None = None,
     ) -> StoredObject:
         obj = self._lock_object(session, bucket.id, key)
-        old = session.scalar(
-            select(VersionRow).where(VersionRow.object_id == obj.id, VersionRow.is_current)
-        )
-        if old is not None:
-            session.delete(old)
-            session.flush()
-            self._drop_manifest(session, old.manifest_id)
+        check_condition(session, obj.id, condition)
+        status = self._versioning(session, bucket.id)
+        self._retire_current(session, obj.id, status)
         version = VersionRow(
             object_id=obj.id,
             version_id=uuid.uuid4().hex,
@@ -689,7 +834,10 @@ class SqlMetadata(SqlRepository):
             content_type=attributes.content_type,
             user_metadata=dict(attributes.user_metadata),
             headers=dict(attributes.headers),
+            canned_acl=attributes.canned_acl,
             created_at=_now(),
+            null_version=status != VERSIONING_ENABLED,
+            **version_columns(attributes, checksum, parts),
         )
         session.add(version)
         session.flush()
@@ -705,7 +853,7 @@ class SqlMetadata(SqlRepository):
             )
         )
         self._audit(session, actor, action, bucket.name, key)
-        return _stored(obj, version)
+        return _stored(obj, version, versioned=bool(status))
 
     def commit_object(
         self,
@@ -715,12 +863,24 @@ class SqlMetadata(SqlRepository):
         etag: str,
         attributes: ObjectAttributes,
         actor: Actor,
+        *,
+        checksum: Checksum | None = None,
+        condition: WriteCondition | None = None,
     ) -> StoredObject:
         """Make ``entries`` the current version of ``key``, replacing any previous one."""
         with self._write() as session:
             manifest = self._new_manifest(session, entries)
             return self._replace_current(
-                session, bucket, key, manifest, etag, attributes, actor, "PutObject"
+                session,
+                bucket,
+                key,
+                manifest,
+                etag,
+                attributes,
+                actor,
+                "PutObject",
+                checksum=checksum,
+                condition=condition,
             )
 
     def copy_object(
@@ -740,30 +900,57 @@ class SqlMetadata(SqlRepository):
                 raise NotFoundError("the source object changed during the copy")
             manifest = self._copy_manifest(session, [source.manifest_id])
             return self._replace_current(
-                session, bucket, key, manifest, source.etag, attributes, actor, "CopyObject"
+                session,
+                bucket,
+                key,
+                manifest,
+                source.etag,
+                attributes,
+                actor,
+                "CopyObject",
+                checksum=source.checksum,
+                parts=source.parts,
             )
 
-    def delete_object(self, bucket: Bucket, key: str, actor: Actor) -> bool:
-        """Delete the current version of ``key``; False when there was none."""
+    def delete_object(self, bucket: Bucket, key: str, actor: Actor) -> StoredObject | None:
+        """Delete ``key`` as S3 does when no version is named.
+
+        In a bucket that never had versioning the current version goes for good and is
+        returned (None when there was none). Otherwise a new delete marker becomes the
+        current version, even of a key that had none, and is returned; with versioning
+        suspended it replaces the key's null version.
+        """
         with self._write() as session:
-            found = self._current(session, bucket.id, key)
-            if found is None:
-                return False
-            obj, version = found
-            session.delete(version)
-            session.flush()
-            self._drop_manifest(session, version.manifest_id)
-            session.delete(obj)
+            status = self._versioning(session, bucket.id)
+            if status:
+                obj = self._lock_object(session, bucket.id, key)
+                self._retire_current(session, obj.id, status)
+                removed = self._add_delete_marker(session, obj.id, status)
+            else:
+                found = self._current(session, bucket.id, key)
+                if found is None:
+                    return None
+                obj, removed = found
+                session.delete(removed)
+                session.flush()
+                self._drop_manifest(session, removed.manifest_id)
+                session.delete(obj)
             session.execute(
                 delete(DavPropertyRow).where(
                     DavPropertyRow.bucket_id == bucket.id, DavPropertyRow.path == key
                 )
             )
             session.add(
-                ChangeRow(bucket=bucket.name, key=key, event="delete", version_id=None, at=_now())
+                ChangeRow(
+                    bucket=bucket.name,
+                    key=key,
+                    event="delete",
+                    version_id=removed.version_id if status else None,
+                    at=_now(),
+                )
             )
             self._audit(session, actor, "DeleteObject", bucket.name, key)
-            return True
+            return _stored(obj, removed, versioned=bool(status))
 
     def list_objects(
         self, bucket_id: int, prefix: str, after: str | None, limit: int, *, inclusive: bool = False
@@ -772,7 +959,7 @@ class SqlMetadata(SqlRepository):
         after ``after`` (or at it, when ``inclusive``), in UTF-8 byte order of keys."""
         query = (
             select(ObjectRow, VersionRow)
-            .join(VersionRow, and_(VersionRow.object_id == ObjectRow.id, VersionRow.is_current))
+            .join(VersionRow, _live())
             .where(ObjectRow.bucket_id == bucket_id, *starts_with(ObjectRow.key, prefix))
             .order_by(ObjectRow.key)
             .limit(limit)
@@ -790,24 +977,59 @@ class SqlMetadata(SqlRepository):
         The bytes, ETag and version id stay; None when the key has no current version.
         """
         with self._write() as session:
-            obj = session.scalar(
-                select(ObjectRow)
-                .where(ObjectRow.bucket_id == bucket.id, ObjectRow.key == key)
-                .with_for_update()
-            )
-            version = (
-                None
-                if obj is None
-                else session.scalar(
-                    select(VersionRow).where(VersionRow.object_id == obj.id, VersionRow.is_current)
-                )
-            )
-            if obj is None or version is None:
+            found = self._locked_current(session, bucket.id, key)
+            if found is None:
                 return None
+            obj, version = found
             version.user_metadata = {**version.user_metadata, **changes}
             self._audit(session, actor, "UpdateMetadata", bucket.name, key)
             session.flush()
             return _stored(obj, version)
+
+    def set_object_tags(
+        self, bucket: Bucket, obj: StoredObject, tags: dict[str, str], actor: Actor
+    ) -> bool:
+        """Replace the tag set of exactly the version ``obj`` ({} removes every tag).
+
+        The bytes, ETag and version id stay; False when that version no longer exists.
+        """
+        with self._write() as session:
+            changed = session.execute(
+                update(VersionRow)
+                .where(
+                    VersionRow.version_id == obj.version_id,
+                    VersionRow.is_delete_marker.is_(False),
+                )
+                .values(tags=dict(tags) or None)
+                .execution_options(synchronize_session=False)
+            )
+            if not changed.rowcount:  # type: ignore[attr-defined]
+                return False
+            action = "PutObjectTagging" if tags else "DeleteObjectTagging"
+            self._audit(session, actor, action, bucket.name, obj.key)
+            return True
+
+    def _locked_current(
+        self, session: Session, bucket_id: int, key: str
+    ) -> tuple[ObjectRow, VersionRow] | None:
+        """The key's object row, locked, and its current version unless a delete marker."""
+        obj = session.scalar(
+            select(ObjectRow)
+            .where(ObjectRow.bucket_id == bucket_id, ObjectRow.key == key)
+            .with_for_update()
+        )
+        version = (
+            None
+            if obj is None
+            else session.scalar(
+                select(VersionRow).where(
+                    VersionRow.object_id == obj.id,
+                    VersionRow.is_current,
+                    VersionRow.is_delete_marker.is_(False),
+                )
+            )
+        )
+        return None if obj is None or version is None else (obj, version)
 
     def bytes_used(self, owner_id: int) -> int:
         """The total size of the current versions in the buckets of ``owner_id``."""
@@ -819,6 +1041,144 @@ class SqlMetadata(SqlRepository):
         )
         with self._read() as session:
             return int(session.scalar(query) or 0)
+
+    # --- object versions (S3 bucket versioning) ----------------------------------------
+
+    def set_bucket_versioning(self, bucket: Bucket, status: str, actor: Actor) -> Bucket:
+        """Set the bucket's versioning to ``status`` ("Enabled" or "Suspended")."""
+        with self._write() as session:
+            session.execute(
+                update(BucketRow).where(BucketRow.id == bucket.id).values(versioning=status)
+            )
+            self._audit(session, actor, "PutBucketVersioning", bucket.name, None, status)
+        return replace(bucket, versioning=status)
+
+    @staticmethod
+    def _version_condition(version_id: str | None) -> Any:
+        """Versions named by a client's id: the current one for None, else "null" or an id."""
+        if version_id is None:
+            return VersionRow.is_current
+        if version_id == "null":
+            return VersionRow.null_version
+        return and_(VersionRow.version_id == version_id, VersionRow.null_version.is_(False))
+
+    def _find_version(
+        self, session: Session, bucket_id: int, key: str, version_id: str | None
+    ) -> tuple[ObjectRow, VersionRow] | None:
+        found = session.execute(
+            select(ObjectRow, VersionRow)
+            .join(VersionRow, VersionRow.object_id == ObjectRow.id)
+            .where(
+                ObjectRow.bucket_id == bucket_id,
+                ObjectRow.key == key,
+                self._version_condition(version_id),
+            )
+        ).first()
+        return (found[0], found[1]) if found else None
+
+    def get_version(self, bucket: Bucket, key: str, version_id: str | None) -> StoredObject | None:
+        """The version of ``key`` a client names ("null" included), or the current one
+        (delete markers included) when ``version_id`` is None; None when there is none."""
+        with self._read() as session:
+            found = self._find_version(session, bucket.id, key, version_id)
+            return _stored(*found, versioned=bool(bucket.versioning)) if found else None
+
+    def delete_version(
+        self, bucket: Bucket, key: str, version_id: str, actor: Actor
+    ) -> StoredObject | None:
+        """Remove one version (or delete marker) of ``key`` for good; None if there is none.
+
+        Its chunks are released. When it was current, the newest remaining version becomes
+        current (removing a delete marker so brings the key back); when none remains the
+        key is gone.
+        """
+        with self._write() as session:
+            obj = session.scalar(
+                select(ObjectRow)
+                .where(ObjectRow.bucket_id == bucket.id, ObjectRow.key == key)
+                .with_for_update()
+            )
+            found = None if obj is None else self._find_version(session, bucket.id, key, version_id)
+            if obj is None or found is None:
+                return None
+            version = found[1]
+            removed = _stored(obj, version, versioned=True)
+            session.delete(version)
+            session.flush()
+            self._drop_manifest(session, version.manifest_id)
+            newest = session.scalar(
+                select(VersionRow)
+                .where(VersionRow.object_id == obj.id)
+                .order_by(VersionRow.id.desc())
+                .limit(1)
+            )
+            if newest is None:
+                session.delete(obj)
+                session.execute(
+                    delete(DavPropertyRow).where(
+                        DavPropertyRow.bucket_id == bucket.id, DavPropertyRow.path == key
+                    )
+                )
+            elif removed.is_latest:
+                newest.is_current = True
+            session.add(
+                ChangeRow(
+                    bucket=bucket.name,
+                    key=key,
+                    event="delete-version",
+                    version_id=version.version_id,
+                    at=_now(),
+                )
+            )
+            self._audit(
+                session, actor, "DeleteObjectVersion", bucket.name, key, removed.public_version_id
+            )
+            return removed
+
+    def list_versions(
+        self,
+        bucket: Bucket,
+        prefix: str,
+        key_marker: str | None,
+        version_marker: str | None,
+        limit: int,
+        *,
+        inclusive: bool = False,
+    ) -> list[StoredObject]:
+        """Up to ``limit`` versions and delete markers of keys starting with ``prefix``, by
+        key (UTF-8 byte order) then newest first, after the position given.
+
+        The position is the key ``key_marker`` (all its versions are skipped, unless
+        ``inclusive``), or with ``version_marker`` the version of that key that a client
+        names: listing resumes right after it. NotFoundError when that version is unknown.
+        """
+        query = (
+            select(ObjectRow, VersionRow)
+            .join(VersionRow, VersionRow.object_id == ObjectRow.id)
+            .where(ObjectRow.bucket_id == bucket.id, *starts_with(ObjectRow.key, prefix))
+            .order_by(ObjectRow.key, VersionRow.id.desc())
+            .limit(limit)
+        )
+        with self._read() as session:
+            if key_marker is not None and version_marker is not None:
+                found = self._find_version(session, bucket.id, key_marker, version_marker)
+                if found is None:
+                    raise NotFoundError(f"no version {version_marker!r} of {key_marker!r}")
+                query = query.where(
+                    or_(
+                        ObjectRow.key > key_marker,
+                        and_(ObjectRow.key == key_marker, VersionRow.id < found[1].id),
+                    )
+                )
+            elif key_marker is not None:
+                query = query.where(
+                    ObjectRow.key >= key_marker if inclusive else ObjectRow.key > key_marker
+                )
+            return [
+                _stored(obj, version, versioned=bool(bucket.versioning))
+                for obj, version in session.execute(query)
+                if obj.key.startswith(prefix)
+            ]
 
     # --- folders: key prefixes as WebDAV presents them ---------------------------------
 
@@ -862,7 +1222,7 @@ class SqlMetadata(SqlRepository):
                 VersionRow.user_metadata,
                 VersionRow.headers,
             )
-            .join(VersionRow, and_(VersionRow.object_id == ObjectRow.id, VersionRow.is_current))
+            .join(VersionRow, _live())
             .where(*under, slash == 0)
         )
         folder_key = func.substr(ObjectRow.key, 1, len(prefix) + slash)
@@ -879,7 +1239,7 @@ class SqlMetadata(SqlRepository):
                 null(),
                 null(),
             )
-            .join(VersionRow, and_(VersionRow.object_id == ObjectRow.id, VersionRow.is_current))
+            .join(VersionRow, _live())
             .where(*under, slash > 0)
             .group_by(folder_key)
         )
@@ -908,16 +1268,14 @@ class SqlMetadata(SqlRepository):
         return FolderListing(tuple(found_files), tuple(found_folders))
 
     def _occupied(self, session: Session, bucket_id: int, path: str) -> bool:
-        return bool(
-            session.scalar(
-                select(
-                    exists().where(
-                        ObjectRow.bucket_id == bucket_id,
-                        *self._path_condition(ObjectRow.key, path),
-                    )
-                )
-            )
+        """Whether a visible key (not hidden by a delete marker) lies at or under ``path``."""
+        found = session.scalar(
+            select(ObjectRow.id)
+            .join(VersionRow, _live())
+            .where(ObjectRow.bucket_id == bucket_id, *self._path_condition(ObjectRow.key, path))
+            .limit(1)
         )
+        return found is not None
 
     def _clear_destination(
         self, session: Session, bucket: Bucket, path: str, actor: Actor, *, replace: bool
@@ -936,18 +1294,28 @@ class SqlMetadata(SqlRepository):
         return bool(present)
 
     def _delete_rows(self, session: Session, bucket: Bucket, path: str, actor: Actor) -> int:
-        """Delete the file ``path`` or the whole folder ``path``, properties included."""
+        """Delete the file ``path`` or the whole folder ``path``, properties included.
+
+        In a bucket with versioning each visible key gets a delete marker instead, so its
+        versions stay as S3 keeps them.
+        """
         condition = self._path_condition(ObjectRow.key, path)
         doomed = session.execute(
             select(ObjectRow.id, ObjectRow.key, VersionRow.id, VersionRow.manifest_id)
-            .join(VersionRow, and_(VersionRow.object_id == ObjectRow.id, VersionRow.is_current))
+            .join(VersionRow, _live())
             .where(ObjectRow.bucket_id == bucket.id, *condition)
         ).all()
-        for start in range(0, len(doomed), 500):
-            batch = doomed[start : start + 500]
-            session.execute(delete(VersionRow).where(VersionRow.id.in_([r[2] for r in batch])))
-            self._drop_manifests(session, [r[3] for r in batch])
-            session.execute(delete(ObjectRow).where(ObjectRow.id.in_([r[0] for r in batch])))
+        status = self._versioning(session, bucket.id)
+        if status:
+            for object_id, *_ in doomed:
+                self._retire_current(session, object_id, status)
+                self._add_delete_marker(session, object_id, status)
+        else:
+            for start in range(0, len(doomed), 500):
+                batch = doomed[start : start + 500]
+                session.execute(delete(VersionRow).where(VersionRow.id.in_([r[2] for r in batch])))
+                self._drop_manifests(session, [r[3] for r in batch])
+                session.execute(delete(ObjectRow).where(ObjectRow.id.in_([r[0] for r in batch])))
         session.execute(
             delete(DavPropertyRow).where(
                 DavPropertyRow.bucket_id == bucket.id,
@@ -1022,15 +1390,23 @@ class SqlMetadata(SqlRepository):
         Whatever was at the destination is removed first when ``replace``, otherwise
         DestinationExistsError is raised. The source's folder is kept as ``delete_path``
         keeps it. Returns the number of objects moved.
+
+        When either bucket has versioning the move is a copy followed by a delete, so the
+        source keys get delete markers and their history stays where S3 clients expect it.
         """
         self._check_paths(source, path, target, new_path)
         folder = path.endswith("/")
         with self._write() as session:
             self._clear_destination(session, target, new_path, actor, replace=replace)
+            if self._versioning(session, source.id) or self._versioning(session, target.id):
+                moved = self._copy_rows(session, source, path, target, new_path, actor, True)
+                self._delete_rows(session, source, path, actor)
+                self._keep_parent(session, source, path, actor)
+                return moved
             condition = self._path_condition(ObjectRow.key, path)
             moving = session.execute(
                 select(ObjectRow.key, VersionRow.version_id, VersionRow.size, VersionRow.etag)
-                .join(VersionRow, and_(VersionRow.object_id == ObjectRow.id, VersionRow.is_current))
+                .join(VersionRow, _live())
                 .where(ObjectRow.bucket_id == source.id, *condition)
             ).all()
             renamed_key = (
@@ -1107,57 +1483,77 @@ class SqlMetadata(SqlRepository):
         objects written (a copied folder always exists, with a marker if need be).
         """
         self._check_paths(source, path, target, new_path)
-        folder = path.endswith("/")
         with self._write() as session:
             self._clear_destination(session, target, new_path, actor, replace=replace)
-            condition = (
-                self._path_condition(ObjectRow.key, path)
-                if recursive or not folder
-                else [ObjectRow.key == path]
+            return self._copy_rows(session, source, path, target, new_path, actor, recursive)
+
+    def _copy_rows(
+        self,
+        session: Session,
+        source: Bucket,
+        path: str,
+        target: Bucket,
+        new_path: str,
+        actor: Actor,
+        recursive: bool,
+    ) -> int:
+        """``copy_path``'s work inside ``session``, once the destination is clear."""
+        folder = path.endswith("/")
+        condition = (
+            self._path_condition(ObjectRow.key, path)
+            if recursive or not folder
+            else [ObjectRow.key == path]
+        )
+        copying = session.execute(
+            select(ObjectRow, VersionRow)
+            .join(VersionRow, _live())
+            .where(ObjectRow.bucket_id == source.id, *condition)
+        ).all()
+        for obj, version in copying:
+            self._replace_current(
+                session,
+                target,
+                new_path + obj.key[len(path) :],
+                self._copy_manifest(session, [version.manifest_id]),
+                version.etag,
+                _attributes(version),
+                actor,
+                "CopyObject",
             )
-            copying = session.execute(
-                select(ObjectRow, VersionRow)
-                .join(VersionRow, and_(VersionRow.object_id == ObjectRow.id, VersionRow.is_current))
-                .where(ObjectRow.bucket_id == source.id, *condition)
-            ).all()
-            for obj, version in copying:
-                self._replace_current(
-                    session,
-                    target,
-                    new_path + obj.key[len(path) :],
-                    self._copy_manifest(session, [version.manifest_id]),
-                    version.etag,
-                    _attributes(version),
-                    actor,
-                    "CopyObject",
-                )
-            written = len(copying)
-            if folder and not self._occupied(session, target.id, new_path):
-                self._create_marker(session, target, new_path, actor)
-                written += 1
-            property_rows = (
-                self._path_condition(DavPropertyRow.path, path)
-                if recursive or not folder
-                else [DavPropertyRow.path == path]
+        written = len(copying)
+        if folder and not self._occupied(session, target.id, new_path):
+            self._create_marker(session, target, new_path, actor)
+            written += 1
+        property_rows = (
+            self._path_condition(DavPropertyRow.path, path)
+            if recursive or not folder
+            else [DavPropertyRow.path == path]
+        )
+        session.execute(
+            insert(DavPropertyRow).from_select(
+                ["bucket_id", "path", "name", "value"],
+                select(
+                    literal(target.id),
+                    literal(new_path, ObjectKey) + func.substr(DavPropertyRow.path, len(path) + 1),
+                    DavPropertyRow.name,
+                    DavPropertyRow.value,
+                ).where(DavPropertyRow.bucket_id == source.id, *property_rows),
             )
-            session.execute(
-                insert(DavPropertyRow).from_select(
-                    ["bucket_id", "path", "name", "value"],
-                    select(
-                        literal(target.id),
-                        literal(new_path, ObjectKey)
-                        + func.substr(DavPropertyRow.path, len(path) + 1),
-                        DavPropertyRow.name,
-                        DavPropertyRow.value,
-                    ).where(DavPropertyRow.bucket_id == source.id, *property_rows),
-                )
-            )
-            return written
+        )
+        return written
 
     # --- multipart uploads ------------------------------------------------------------
 
     def create_upload(
-        self, bucket: Bucket, key: str, owner_id: int, attributes: ObjectAttributes, actor: Actor
+        self,
+        bucket: Bucket,
+        key: str,
+        owner_id: int,
+        attributes: ObjectAttributes,
+        actor: Actor,
+        *,
+        checksum_algorithm: str | None = None,
+        checksum_type: str | None = None,
     ) -> Upload:
         """Start a multipart upload of ``key``."""
         with self._write() as session:
@@ -1169,11 +1565,13 @@ class SqlMetadata(SqlRepository):
                 content_type=attributes.content_type,
                 user_metadata=dict(attributes.user_metadata),
                 headers=dict(attributes.headers),
+                canned_acl=attributes.canned_acl,
                 created_at=_now(),
+                **upload_columns(attributes, checksum_algorithm, checksum_type),
             )
             session.add(row)
             self._audit(session, actor, "CreateMultipartUpload", bucket.name, key)
-            return Upload(row.upload_id, bucket.id, key, owner_id, row.created_at, attributes)
+            return upload_of(row, attributes, row.created_at)
 
     def get_upload(self, upload_id: str) -> Upload | None:
         """The upload with this id, or None when unknown, completed or aborted."""
@@ -1181,46 +1579,80 @@ class SqlMetadata(SqlRepository):
             row = session.get(UploadRow, upload_id)
             if row is None:
                 return None
-            return Upload(
-                row.upload_id,
-                row.bucket_id,
-                row.key,
-                row.owner_id,
-                _aware(row.created_at),
-                _attributes(row),
-            )
+            return upload_of(row, _attributes(row), _aware(row.created_at))
 
-    def list_uploads(self, bucket_id: int) -> list[Upload]:
-        """Uploads in progress in a bucket, by key then start time."""
+    def list_uploads(
+        self,
+        bucket_id: int,
+        prefix: str = "",
+        *,
+        after: UploadCursor | None = None,
+        limit: int | None = None,
+    ) -> list[Upload]:
+        """Up to ``limit`` uploads in progress in a bucket whose key starts with ``prefix``,
+        after ``after``, by key, then start time, then upload id."""
+        query = (
+            select(UploadRow)
+            .where(UploadRow.bucket_id == bucket_id, *starts_with(UploadRow.key, prefix))
+            .order_by(UploadRow.key, UploadRow.created_at, UploadRow.upload_id)
+            .limit(limit)
+        )
+        if after is not None:
+            query = query.where(upload_cursor_condition(after))
+        with self._read() as session:
+            return [
+                upload_of(r, _attributes(r), _aware(r.created_at)) for r in session.scalars(query)
+            ]
+
+    def expired_uploads(self, older_than: datetime, limit: int) -> list[Upload]:
+        """Up to ``limit`` uploads started before ``older_than``, oldest first."""
         with self._read() as session:
             rows = session.scalars(
                 select(UploadRow)
-                .where(UploadRow.bucket_id == bucket_id)
-                .order_by(UploadRow.key, UploadRow.created_at)
+                .where(UploadRow.created_at < older_than)
+                .order_by(UploadRow.created_at, UploadRow.upload_id)
+                .limit(limit)
             )
-            return [
-                Upload(
-                    r.upload_id,
-                    r.bucket_id,
-                    r.key,
-                    r.owner_id,
-                    _aware(r.created_at),
-                    _attributes(r),
-                )
-                for r in rows
-            ]
+            return [upload_of(r, _attributes(r), _aware(r.created_at)) for r in rows]
+
+    def expire_upload(self, upload_id: str, older_than: datetime, actor: Actor) -> bool:
+        """Abort the upload if it still exists and started before ``older_than``."""
+        with self._write() as session:
+            row = session.get(UploadRow, upload_id, with_for_update=True)
+            if row is None or _aware(row.created_at) >= older_than:
+                return False
+            bucket = session.get(BucketRow, row.bucket_id)
+            self._drop_upload(session, upload_id)
+            self._audit(
+                session, actor, "ExpireMultipartUpload", bucket.name if bucket else None, row.key
+            )
+            return True
 
     def put_part(
-        self, upload_id: str, part_number: int, entries: Sequence[ManifestEntry], etag: str
+        self,
+        upload_id: str,
+        part_number: int,
+        entries: Sequence[ManifestEntry],
+        etag: str,
+        *,
+        checksum: Checksum | None = None,
+        source_manifest_id: int | None = None,
     ) -> Part:
         """Store a part, replacing an earlier one with the same number.
 
-        Raises NotFoundError when the upload was completed or aborted meanwhile.
+        Raises NotFoundError when the upload was completed or aborted meanwhile, or when
+        ``source_manifest_id`` (the manifest of a copied part's source, whose chunks
+        ``entries`` share) is gone.
         """
         with self._write() as session:
             upload = session.get(UploadRow, upload_id, with_for_update=True)
             if upload is None:
                 raise NotFoundError(upload_id)
+            source_gone = source_manifest_id is not None and (
+                session.get(ManifestRow, source_manifest_id) is None
+            )
+            if source_gone:
+                raise NotFoundError("the source object changed during the copy")
             old = session.get(PartRow, (upload_id, part_number))
             if old is not None:
                 session.delete(old)
@@ -1234,20 +1666,36 @@ class SqlMetadata(SqlRepository):
                 size=manifest.size,
                 etag=etag,
                 created_at=_now(),
+                checksum_algorithm=checksum.algorithm if checksum else None,
+                checksum=checksum.value if checksum else None,
             )
             session.add(row)
-            return Part(part_number, manifest.id, manifest.size, etag, row.created_at)
+            return part_of(row, row.created_at)
 
-    def list_parts(self, upload_id: str) -> list[Part]:
-        """The parts uploaded so far, by part number."""
+    def list_parts(self, upload_id: str, *, after: int = 0, limit: int | None = None) -> list[Part]:
+        """Up to ``limit`` parts uploaded so far numbered above ``after``, by part number."""
         with self._read() as session:
             rows = session.scalars(
-                select(PartRow).where(PartRow.upload_id == upload_id).order_by(PartRow.part_number)
+                select(PartRow)
+                .where(PartRow.upload_id == upload_id, PartRow.part_number > after)
+                .order_by(PartRow.part_number)
+                .limit(limit)
             )
-            return [
-                Part(r.part_number, r.manifest_id, r.size, r.etag, _aware(r.created_at))
-                for r in rows
-            ]
+            return [part_of(r, _aware(r.created_at)) for r in rows]
+
+    def manifest_entries(self, manifest_id: int, start: int, end: int) -> list[ManifestEntry]:
+        """The entries of a manifest overlapping plain bytes ``[start, end)``, in order."""
+        with self._read() as session:
+            rows = session.execute(
+                select(ManifestEntryRow.offset, ManifestEntryRow.length, ManifestEntryRow.chunk_id)
+                .where(
+                    ManifestEntryRow.manifest_id == manifest_id,
+                    ManifestEntryRow.offset < end,
+                    ManifestEntryRow.offset + ManifestEntryRow.length > start,
+                )
+                .order_by(ManifestEntryRow.seq)
+            )
+            return [ManifestEntry(*row) for row in rows]
 
     def complete_upload(
         self,
@@ -1256,6 +1704,10 @@ class SqlMetadata(SqlRepository):
         part_numbers: Sequence[int],
         etag: str,
         actor: Actor,
+        *,
+        checksum: Checksum | None = None,
+        parts: Sequence[ObjectPart] = (),
+        condition: WriteCondition | None = None,
     ) -> StoredObject:
         """Concatenate the named parts' manifests into the new current version of the key.
 
@@ -1265,13 +1717,13 @@ class SqlMetadata(SqlRepository):
         with self._write() as session:
             if session.get(UploadRow, upload.upload_id, with_for_update=True) is None:
                 raise NotFoundError(upload.upload_id)
-            parts = {
+            manifests = {
                 p.part_number: p.manifest_id
                 for p in session.scalars(
                     select(PartRow).where(PartRow.upload_id == upload.upload_id)
                 )
             }
-            manifest = self._copy_manifest(session, [parts[n] for n in part_numbers])
+            manifest = self._copy_manifest(session, [manifests[n] for n in part_numbers])
             self._drop_upload(session, upload.upload_id)
             return self._replace_current(
                 session,
@@ -1282,6 +1734,9 @@ class SqlMetadata(SqlRepository):
                 upload.attributes,
                 actor,
                 "CompleteMultipartUpload",
+                checksum=checksum,
+                parts=parts,
+                condition=condition,
             )
 
     def abort_upload(self, upload: Upload, bucket: Bucket, actor: Actor) -> bool:

@@ -26,6 +26,7 @@ from sqlalchemy import (
     UniqueConstraint,
     false,
     text,
+    true,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
@@ -43,6 +44,8 @@ ObjectKey = String(1024).with_variant(String(1024, collation="C"), "postgresql")
 # A WebDAV URL path; compared byte-wise for the same reason as object keys.
 UrlPath = String(4096).with_variant(String(4096, collation="C"), "postgresql")
 Id = BigInteger().with_variant(Integer(), "sqlite")
+# The canned ACL of a version or upload: "private" (owner only) or "public-read".
+CANNED_PRIVATE = "private"
 
 
 class Base(DeclarativeBase):
@@ -87,8 +90,12 @@ class AccessKeyRow(Base):
 class BucketRow(Base):
     """A bucket. ``name`` is unique across all users and follows S3's naming rules.
 
-    A bucket is deleted only when it holds no objects. ``anonymous_read`` lets clients
-    without credentials read (never write) its objects.
+    A bucket is deleted only when it holds no objects (no version and no delete marker of
+    any key). ``versioning`` is S3's versioning status: "" (never enabled), "Enabled" or
+    "Suspended"; once enabled it never returns to "". ``anonymous_read`` lets clients
+    without credentials read (never write) its objects and list its keys: it IS the
+    bucket's canned ACL (set: ``public-read``, clear: ``private``). ``cors`` is the
+    bucket's CORS configuration as the S3 front end serialised it (JSON), NULL for none.
     """
 
     __tablename__ = "buckets"
@@ -97,10 +104,13 @@ class BucketRow(Base):
     owner_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="RESTRICT"), index=True)
     created_at: Mapped[datetime]
     anonymous_read: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+    versioning: Mapped[str] = mapped_column(String(16), default="", server_default="")
+    cors: Mapped[str | None] = mapped_column(Text)
 
 
 class ObjectRow(Base):
-    """A key in a bucket. Exists exactly when the key has a current version.
+    """A key in a bucket. Exists exactly when the key has at least one version (a delete
+    marker counts); exactly one of them is then current.
 
     ``(bucket_id, key)`` is unique; the row is the lock writers of one key serialise on.
     """
@@ -149,6 +159,14 @@ class VersionRow(Base):
 
     ``etag`` is the S3 ETag without quotes: the MD5 hex of the bytes, or
     ``md5-of-part-md5s-N`` for multipart uploads. ``size`` equals its manifest's size.
+    Versions of one object are ordered by ``id``: the highest is the newest.
+
+    ``null_version`` marks a version written while its bucket's versioning was off or
+    suspended: clients know it by the version id "null" (``version_id`` stays unique and
+    internal), and an object has at most one. ``is_delete_marker`` marks S3's delete
+    marker: it has an empty manifest (no chunk), size 0 and etag "", and a key whose
+    current version is one is invisible to listings, reads and WebDAV.
+    ``canned_acl`` is "private" or "public-read" (anyone may read this version).
     """
 
     __tablename__ = "versions"
@@ -163,6 +181,13 @@ class VersionRow(Base):
             sqlite_where=text("is_current"),
             postgresql_where=text("is_current"),
         ),
+        Index(
+            "uq_versions_null_object",
+            "object_id",
+            unique=True,
+            sqlite_where=text("null_version"),
+            postgresql_where=text("null_version"),
+        ),
     )
     id: Mapped[int] = mapped_column(Id, primary_key=True)
     object_id: Mapped[int] = mapped_column(ForeignKey("objects.id", ondelete="CASCADE"))
@@ -174,7 +199,22 @@ class VersionRow(Base):
     content_type: Mapped[str] = mapped_column(String(256))
     user_metadata: Mapped[dict[str, Any]]
     headers: Mapped[dict[str, Any]]
+    # The additional checksum (see ``gateway.records.Checksum``): all three set or all None.
+    checksum_algorithm: Mapped[str | None] = mapped_column(String(16))
+    checksum_type: Mapped[str | None] = mapped_column(String(16))
+    checksum: Mapped[str | None] = mapped_column(String(128))
+    # A multipart version's parts as ``[[number, size, checksum or null], ...]``; else None.
+    parts: Mapped[list[Any] | None] = mapped_column(JSON)
+    # The tag set ``{key: value}``; None when the version has no tags.
+    tags: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    # The server-side encryption the client asked for ("AES256"), or None.
+    server_side_encryption: Mapped[str | None] = mapped_column(String(32))
     created_at: Mapped[datetime]
+    canned_acl: Mapped[str] = mapped_column(
+        String(32), default=CANNED_PRIVATE, server_default=text("'private'")
+    )
+    null_version: Mapped[bool] = mapped_column(Boolean, default=True, server_default=true())
+    is_delete_marker: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
 
 
 class ChunkRow(Base):
@@ -199,7 +239,10 @@ class ChunkRow(Base):
 
 
 class UploadRow(Base):
-    """A multipart upload in progress; deleted on complete or abort (parts cascade)."""
+    """A multipart upload in progress; deleted on complete or abort (parts cascade).
+
+    ``canned_acl`` is the one the completed object's version will get.
+    """
 
     __tablename__ = "multipart_uploads"
     upload_id: Mapped[str] = mapped_column(String(64), primary_key=True)
@@ -209,7 +252,16 @@ class UploadRow(Base):
     content_type: Mapped[str] = mapped_column(String(256))
     user_metadata: Mapped[dict[str, Any]]
     headers: Mapped[dict[str, Any]]
+    # The checksum every part must carry and how the parts' checksums combine, or None.
+    checksum_algorithm: Mapped[str | None] = mapped_column(String(16))
+    checksum_type: Mapped[str | None] = mapped_column(String(16))
+    # The tags and server-side encryption the completed version will get.
+    tags: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    server_side_encryption: Mapped[str | None] = mapped_column(String(32))
     created_at: Mapped[datetime]
+    canned_acl: Mapped[str] = mapped_column(
+        String(32), default=CANNED_PRIVATE, server_default=text("'private'")
+    )
 
 
 class PartRow(Base):
@@ -227,6 +279,9 @@ class PartRow(Base):
     size: Mapped[int] = mapped_column(BigInteger)
     etag: Mapped[str] = mapped_column(String(80))
     created_at: Mapped[datetime]
+    # The verified checksum the part was sent with: both set or both None.
+    checksum_algorithm: Mapped[str | None] = mapped_column(String(16))
+    checksum: Mapped[str | None] = mapped_column(String(128))
 
 
 class ChangeRow(Base):

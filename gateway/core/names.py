@@ -47,6 +47,15 @@ def check_key(key: str) -> None:
         raise InvalidKeyError("the key must not contain NUL")
 
 
+def common_prefix(key: str, prefix: str, delimiter: str) -> str | None:
+    """The common prefix ``key`` rolls up into in a listing of ``prefix`` grouped at
+    ``delimiter`` (up to and including its first ``delimiter`` after ``prefix``), or None."""
+    if not delimiter:
+        return None
+    position = key.find(delimiter, len(prefix))
+    return None if position < 0 else key[: position + len(delimiter)]
+
+
 def key_successor(prefix: str) -> str | None:
     """The smallest key greater than every key starting with ``prefix`` (None: none exists)."""
     for index in range(len(prefix) - 1, -1, -1):

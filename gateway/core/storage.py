@@ -9,20 +9,30 @@ port. It never sees HTTP and never touches SQL or the backend directly.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterator, Sequence
+import itertools
+import os
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from functools import partial
 from itertools import pairwise
 
+from gateway.core.buffer_pool import BufferPool
+from gateway.core.checksums import multipart_checksum
 from gateway.core.chunk_store import ChunkStore
-from gateway.core.chunker import ChunkSizes
-from gateway.core.names import check_bucket_name, check_key, key_successor
+from gateway.core.chunker import BLOCK_SIZE, ChunkSizes
+from gateway.core.keyring import Keyring
+from gateway.core.names import check_bucket_name, check_key, common_prefix, key_successor
+from gateway.core.part_copy import DigestFactory, copy_range
 from gateway.core.reader import ObjectStream, RangeReader
+from gateway.core.upload_listing import UploadListing, list_uploads
+from gateway.core.write_conditions import enforce
 from gateway.core.writer import ObjectWriter, Readable, WrittenBody
 from gateway.errors import (
     AccessDeniedError,
     BucketNotFoundError,
     ChecksumMismatchError,
+    DeleteMarkerError,
     EntityTooSmallError,
     IncompleteBodyError,
     InvalidPartError,
@@ -30,20 +40,26 @@ from gateway.errors import (
     NotFoundError,
     ObjectNotFoundError,
     UploadNotFoundError,
+    VersionNotFoundError,
 )
 from gateway.ports import BlobStore, MetadataStore
 from gateway.records import (
     Actor,
     Bucket,
+    Checksum,
     ObjectAttributes,
+    ObjectPart,
     Part,
     StorageStats,
     StoredObject,
     Upload,
     User,
+    WriteCondition,
 )
 
 MIN_PART_SIZE = 5 * 1024 * 1024
+# How many of the writers' chunker blocks are kept for reuse between uploads.
+IDLE_WRITE_BLOCKS = 4
 MAX_PART_NUMBER = 10_000
 
 
@@ -64,6 +80,12 @@ class CompletedPart:
 
     part_number: int
     etag: str
+    # The part's checksum in the upload's algorithm, when the request gave it.
+    checksum: str | None = None
+
+
+# Returns the verified checksum of a body read to its end (None when it declared none).
+BodyChecksum = Callable[[], Checksum | None]
 
 
 def multipart_etag(part_md5s: Sequence[str]) -> str:
@@ -72,6 +94,33 @@ def multipart_etag(part_md5s: Sequence[str]) -> str:
     for md5_hex in part_md5s:
         digest.update(bytes.fromhex(md5_hex))
     return f"{digest.hexdigest()}-{len(part_md5s)}"
+
+
+def _object_checksum(
+    upload: Upload, chosen: Sequence[Part]
+) -> tuple[Checksum | None, tuple[ObjectPart, ...]]:
+    """The checksum of the object completed from ``chosen``, and its parts' record.
+
+    Parts keep a checksum only in the upload's algorithm; an upload without one gives
+    an object without checksum. InvalidPartError when a part lacks the upload's checksum.
+    """
+    algorithm = upload.checksum_algorithm
+    parts = tuple(
+        ObjectPart(
+            p.part_number,
+            p.size,
+            p.checksum.value if p.checksum and p.checksum.algorithm == algorithm else None,
+        )
+        for p in chosen
+    )
+    if algorithm is None or upload.checksum_type is None:
+        return None, parts
+    values: list[tuple[str, int]] = []
+    for part in parts:
+        if part.checksum is None:
+            raise InvalidPartError(f"part {part.number} has no {algorithm} checksum")
+        values.append((part.checksum, part.size))
+    return multipart_checksum(algorithm, upload.checksum_type, values), parts
 
 
 class Storage:
@@ -85,17 +134,30 @@ class Storage:
         chunk_avg_size: int = 1 << 20,
         compression_level: int = 3,
         workers: int = 8,
+        keyring: Keyring | None = None,
     ) -> None:
         self.metadata = metadata
         self.blobs = blobs
-        self.chunks = ChunkStore(blobs, metadata, compression_level)
+        # With a keyring every chunk is sealed under its bucket owner's keys.
+        self.chunks = ChunkStore(blobs, metadata, compression_level, keyring)
         self._sizes = ChunkSizes.around(chunk_avg_size)
         self._executor = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="chunks")
+        # Each upload's MD5 runs in order on one of these single-thread lanes, so
+        # concurrent uploads hash on as many cores as there are.
+        self._digest_lanes = [
+            ThreadPoolExecutor(max_workers=1, thread_name_prefix="md5")
+            for _ in range(os.cpu_count() or 1)
+        ]
+        self._next_lane = itertools.cycle(self._digest_lanes)
+        # Writers' blocks outlive their upload here, so the next upload (a multipart
+        # part, say) receives into memory that is already mapped.
+        self._blocks = BufferPool(idle_bytes=IDLE_WRITE_BLOCKS * BLOCK_SIZE)
         self._reader = RangeReader(metadata, self.chunks, self._executor)
 
     def close(self) -> None:
         """Stop the worker threads and release the metadata and backend connections."""
-        self._executor.shutdown(wait=True, cancel_futures=True)
+        for executor in (self._executor, *self._digest_lanes):
+            executor.shutdown(wait=True, cancel_futures=True)
         self.metadata.close()
         self.blobs.close()
 
@@ -129,14 +191,27 @@ class Storage:
 
     # --- objects -------------------------------------------------------------------------
 
-    def new_writer(self) -> ObjectWriter:
-        """A writer whose manifest the caller commits (or drops) itself."""
-        return ObjectWriter(self.chunks, self._executor, self._sizes)
+    def new_writer(
+        self, size_hint: int | None = None, *, owner_id: int | None = None
+    ) -> ObjectWriter:
+        """A writer whose manifest the caller commits (or drops) itself; ``size_hint`` is
+        the body's expected size, if known. Its chunks belong to ``owner_id``, the owner
+        of the bucket the manifest goes to: with encryption at rest they are sealed for
+        that owner, and a writer without an owner fails to store anything."""
+        lane = next(self._next_lane)
+        return ObjectWriter(
+            self.chunks if owner_id is None else self.chunks.for_owner(owner_id),
+            self._executor,
+            lane,
+            self._sizes,
+            size_hint=size_hint,
+            blocks=self._blocks,
+        )
 
     def _write_body(
-        self, body: Readable, length: int | None, expected_md5: bytes | None
+        self, body: Readable, length: int | None, expected_md5: bytes | None, owner_id: int
     ) -> WrittenBody:
-        writer = self.new_writer()
+        writer = self.new_writer(length, owner_id=owner_id)
         try:
             writer.write_from(body)
             written = writer.finish()
@@ -160,32 +235,85 @@ class Storage:
         *,
         length: int | None = None,
         expected_md5: bytes | None = None,
+        body_checksum: BodyChecksum | None = None,
+        condition: WriteCondition | None = None,
     ) -> StoredObject:
         """Store ``body`` (read to its end) as the new version of ``key``.
 
         ``length``, when given, is the size the client declared; a body of another size
         raises IncompleteBodyError. ``expected_md5`` is checked likewise (ChecksumMismatchError).
+        ``body_checksum`` gives the verified checksum to store once the body was read.
+        ``condition`` is checked before the body is read and again, atomically, at the
+        commit (PreconditionFailedError, ObjectNotFoundError).
 
         The version becomes visible atomically after every check passed; a failure of
         the body stream, the checksum or the backend leaves the previous version in place.
         """
         check_key(key)
         bucket = self.bucket(user, bucket_name)
-        written = self._write_body(body, length, expected_md5)
+        self._check_condition(bucket, key, condition)
+        written = self._write_body(body, length, expected_md5, bucket.owner_id)
         return self.metadata.commit_object(
-            bucket, key, written.entries, written.md5_hex, attributes, actor
+            bucket,
+            key,
+            written.entries,
+            written.md5_hex,
+            attributes,
+            actor,
+            checksum=body_checksum() if body_checksum else None,
+            condition=condition,
         )
 
+    def _check_condition(self, bucket: Bucket, key: str, condition: WriteCondition | None) -> None:
+        """Fail a conditional write early, before its body is read; the commit re-checks."""
+        if condition is not None:
+            current = self.metadata.get_object(bucket.id, key)
+            enforce(condition, current.etag if current else None)
+
     def head_object(self, user: User, bucket_name: str, key: str) -> StoredObject:
-        """The current version of ``key``; raises ObjectNotFoundError when there is none."""
+        """The current version of ``key``; raises ObjectNotFoundError when there is none
+        (DeleteMarkerError when the current version is a delete marker)."""
         bucket = self.bucket(user, bucket_name)
         found = self.metadata.get_object(bucket.id, key)
         if found is None:
-            raise ObjectNotFoundError(key)
+            return self.version(user, bucket_name, key, None)
+        return replace(found, versioned=bool(bucket.versioning))
+
+    def version(
+        self, user: User, bucket_name: str, key: str, version_id: str | None
+    ) -> StoredObject:
+        """The version of ``key`` named ``version_id`` ("null" included), or the current
+        one when None; never a delete marker.
+
+        Raises ObjectNotFoundError (no current version), VersionNotFoundError (no such
+        version), or DeleteMarkerError when the version found is a delete marker.
+        """
+        bucket = self.bucket(user, bucket_name)
+        found = self.metadata.get_version(bucket, key, version_id)
+        if found is None:
+            if version_id is None:
+                raise ObjectNotFoundError(key)
+            raise VersionNotFoundError(version_id)
+        if found.is_delete_marker:
+            raise DeleteMarkerError(
+                key, found.public_version_id, found.last_modified, current=version_id is None
+            )
         return found
 
-    def read_range(self, obj: StoredObject, start: int, end: int) -> Iterator[bytes]:
-        """The bytes ``[start, end)`` of ``obj`` (``end`` <= size), fetching only needed chunks."""
+    def set_object_tags(
+        self, user: User, bucket_name: str, obj: StoredObject, tags: dict[str, str], actor: Actor
+    ) -> None:
+        """Replace the tag set of exactly the version ``obj`` (from ``head_object`` or
+        ``version`` by the same user); ObjectNotFoundError when it is gone meanwhile."""
+        bucket = self.bucket(user, bucket_name)
+        if not self.metadata.set_object_tags(bucket, obj, tags, actor):
+            raise ObjectNotFoundError(obj.key)
+
+    def read_range(self, obj: StoredObject, start: int, end: int) -> Iterator[memoryview]:
+        """The bytes ``[start, end)`` of ``obj`` (``end`` <= size), fetching only needed chunks.
+
+        Each view is valid only until the next is requested (see ``RangeReader.iter_range``).
+        """
         return self._reader.iter_range(obj.manifest_id, start, end)
 
     def open_object(self, obj: StoredObject) -> ObjectStream:
@@ -207,6 +335,8 @@ class Storage:
         the caller may have checked preconditions on it; if the key got another version
         since, the copy fails with ObjectNotFoundError rather than copy a version nobody
         checked. ``attributes`` None keeps the source's metadata (S3's COPY directive).
+        Source and target are both ``user``'s buckets, so shared chunks never cross owners
+        (which encryption at rest forbids: see ``owner_copy``).
         """
         check_key(key)
         bucket = self.bucket(user, bucket_name)
@@ -217,8 +347,14 @@ class Storage:
         except NotFoundError as exc:
             raise ObjectNotFoundError(source.key) from exc
 
-    def delete_object(self, user: User, bucket_name: str, key: str, actor: Actor) -> bool:
-        """Delete ``key``; False when it did not exist (which is not an error in S3)."""
+    def delete_object(
+        self, user: User, bucket_name: str, key: str, actor: Actor
+    ) -> StoredObject | None:
+        """Delete ``key``: its current version, or with versioning a new delete marker.
+
+        Returns the version removed or the delete marker added; None when an unversioned
+        key did not exist (which is not an error in S3).
+        """
         return self.metadata.delete_object(self.bucket(user, bucket_name), key, actor)
 
     def list_objects(
@@ -251,7 +387,7 @@ class Storage:
                 return Listing(tuple(objects), tuple(prefixes), False, last)
             cursor, inclusive = batch[-1].key, False
             for obj in batch:
-                common = self._common_prefix(obj.key, prefix, delimiter)
+                common = common_prefix(obj.key, prefix, delimiter)
                 if common is None:
                     objects.append(obj)
                     last = obj.key
@@ -272,22 +408,36 @@ class Storage:
         )
         return Listing(tuple(objects), tuple(prefixes), more, last)
 
-    @staticmethod
-    def _common_prefix(key: str, prefix: str, delimiter: str) -> str | None:
-        if not delimiter:
-            return None
-        position = key.find(delimiter, len(prefix))
-        return None if position < 0 else key[: position + len(delimiter)]
-
     # --- multipart uploads ----------------------------------------------------------------
 
     def create_upload(
-        self, user: User, bucket_name: str, key: str, attributes: ObjectAttributes, actor: Actor
+        self,
+        user: User,
+        bucket_name: str,
+        key: str,
+        attributes: ObjectAttributes,
+        actor: Actor,
+        *,
+        checksum_algorithm: str | None = None,
+        checksum_type: str | None = None,
     ) -> Upload:
-        """Start a multipart upload of ``key``."""
+        """Start a multipart upload of ``key``.
+
+        With ``checksum_algorithm`` every part must be sent with that checksum and the
+        object gets the ``checksum_type`` (COMPOSITE or FULL_OBJECT) checksum of its parts;
+        the caller checked that the pair is one ``MULTIPART_TYPES`` allows.
+        """
         check_key(key)
         bucket = self.bucket(user, bucket_name)
-        return self.metadata.create_upload(bucket, key, user.id, attributes, actor)
+        return self.metadata.create_upload(
+            bucket,
+            key,
+            user.id,
+            attributes,
+            actor,
+            checksum_algorithm=checksum_algorithm,
+            checksum_type=checksum_type,
+        )
 
     def upload(self, user: User, bucket_name: str, key: str, upload_id: str) -> Upload:
         """The upload ``upload_id`` of ``key``; UploadNotFoundError if unknown or finished."""
@@ -313,23 +463,106 @@ class Storage:
         *,
         length: int | None = None,
         expected_md5: bytes | None = None,
+        body_checksum: BodyChecksum | None = None,
     ) -> Part:
-        """Store one part; the caller checked ``1 <= part_number <= 10000``."""
-        self.upload(user, bucket_name, key, upload_id)
-        written = self._write_body(body, length, expected_md5)
+        """Store one part; the caller checked ``1 <= part_number <= 10000``.
+
+        ``body_checksum`` gives the verified checksum to keep with the part.
+        """
+        bucket, _ = self._upload_in_bucket(user, bucket_name, key, upload_id)
+        written = self._write_body(body, length, expected_md5, bucket.owner_id)
         try:
-            return self.metadata.put_part(upload_id, part_number, written.entries, written.md5_hex)
+            return self.metadata.put_part(
+                upload_id,
+                part_number,
+                written.entries,
+                written.md5_hex,
+                checksum=body_checksum() if body_checksum else None,
+            )
         except NotFoundError as exc:
             raise UploadNotFoundError(upload_id) from exc
 
-    def list_parts(self, user: User, bucket_name: str, key: str, upload_id: str) -> list[Part]:
-        """The parts of an upload in progress, by number."""
-        self.upload(user, bucket_name, key, upload_id)
-        return self.metadata.list_parts(upload_id)
+    def upload_part_copy(
+        self,
+        user: User,
+        bucket_name: str,
+        key: str,
+        upload_id: str,
+        part_number: int,
+        source: StoredObject,
+        start: int,
+        end: int,
+        *,
+        new_digest: DigestFactory,
+    ) -> Part:
+        """Store bytes ``[start, end)`` of ``source`` as a part, sharing its whole chunks.
 
-    def list_uploads(self, user: User, bucket_name: str) -> list[Upload]:
-        """The uploads in progress in a bucket."""
-        return self.metadata.list_uploads(self.bucket(user, bucket_name).id)
+        ``source`` comes from ``head_object`` or ``version`` by the same user (so it was
+        authorized); the caller checked ``0 <= start <= end <= source.size`` and the part
+        number. ``new_digest`` makes the running hash of the upload's checksum algorithm.
+        See ``part_copy`` for what is read and written. ObjectNotFoundError when the
+        source version is deleted during the copy.
+        """
+        bucket, upload = self._upload_in_bucket(user, bucket_name, key, upload_id)
+        copied = copy_range(
+            source,
+            start,
+            end,
+            self.metadata.manifest_entries(source.manifest_id, start, end),
+            read=lambda low, high: self.read_range(source, low, high),
+            new_writer=partial(self.new_writer, owner_id=bucket.owner_id),
+            algorithm=upload.checksum_algorithm,
+            new_digest=new_digest,
+        )
+        try:
+            return self.metadata.put_part(
+                upload_id,
+                part_number,
+                copied.entries,
+                copied.md5_hex,
+                checksum=copied.checksum,
+                source_manifest_id=source.manifest_id,
+            )
+        except NotFoundError as exc:
+            if self.metadata.get_upload(upload_id) is None:
+                raise UploadNotFoundError(upload_id) from exc
+            raise ObjectNotFoundError(source.key) from exc
+
+    def list_parts(
+        self,
+        user: User,
+        bucket_name: str,
+        key: str,
+        upload_id: str,
+        *,
+        after: int = 0,
+        limit: int | None = None,
+    ) -> list[Part]:
+        """Up to ``limit`` parts of an upload in progress numbered above ``after``, by number."""
+        self.upload(user, bucket_name, key, upload_id)
+        return self.metadata.list_parts(upload_id, after=after, limit=limit)
+
+    def list_uploads(
+        self,
+        user: User,
+        bucket_name: str,
+        *,
+        prefix: str = "",
+        delimiter: str = "",
+        key_marker: str = "",
+        upload_id_marker: str = "",
+        max_uploads: int = 1000,
+    ) -> UploadListing:
+        """A page of the uploads in progress in a bucket (see ``upload_listing``)."""
+        return list_uploads(
+            self.metadata,
+            self.bucket(user, bucket_name).id,
+            prefix=prefix,
+            delimiter=delimiter,
+            key_marker=key_marker,
+            upload_id_marker=upload_id_marker,
+            max_uploads=max_uploads,
+        )
 
     def complete_upload(
         self,
@@ -339,12 +572,14 @@ class Storage:
         upload_id: str,
         requested: Sequence[CompletedPart],
         actor: Actor,
+        *,
+        condition: WriteCondition | None = None,
     ) -> StoredObject:
         """Join the requested parts into the object, without copying any bytes.
 
         Raises InvalidPartOrderError (numbers not strictly ascending), InvalidPartError
-        (a part missing or its ETag different), EntityTooSmallError (a part other than
-        the last below 5 MiB).
+        (a part missing or its ETag or checksum different), EntityTooSmallError (a part
+        other than the last below 5 MiB); ``condition`` as for ``put_object``.
         """
         bucket, upload = self._upload_in_bucket(user, bucket_name, key, upload_id)
         if not requested:
@@ -358,12 +593,27 @@ class Storage:
             part = stored.get(item.part_number)
             if part is None or part.etag != item.etag.strip('"').lower():
                 raise InvalidPartError(f"part {item.part_number} is missing or its ETag differs")
+            if item.checksum is not None and (
+                part.checksum is None or part.checksum.value != item.checksum
+            ):
+                raise InvalidPartError(f"the checksum of part {item.part_number} differs")
             chosen.append(part)
         if any(part.size < MIN_PART_SIZE for part in chosen[:-1]):
             raise EntityTooSmallError("every part but the last must be at least 5 MiB")
         etag = multipart_etag([part.etag for part in chosen])
+        checksum, parts = _object_checksum(upload, chosen)
+        self._check_condition(bucket, key, condition)
         try:
-            return self.metadata.complete_upload(upload, bucket, numbers, etag, actor)
+            return self.metadata.complete_upload(
+                upload,
+                bucket,
+                numbers,
+                etag,
+                actor,
+                checksum=checksum,
+                parts=parts,
+                condition=condition,
+            )
         except NotFoundError as exc:
             raise UploadNotFoundError(upload_id) from exc
 

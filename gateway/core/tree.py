@@ -3,7 +3,8 @@
 A folder is a key prefix ending in ``/``. It exists when a marker object of exactly
 that name exists (an empty folder, as S3 consoles create it) or when any key lies
 under it. A bucket is the root folder of its keys (path ""). Copies and moves are
-metadata operations: no chunk is read or rewritten.
+metadata operations: no chunk is read or rewritten (except for a copy between two
+owners' buckets with encryption at rest on; a move needs one owner for both ends).
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from gateway.core.names import check_key
+from gateway.core.owner_copy import copy_across_owners
 from gateway.core.storage import Storage
 from gateway.errors import AccessDeniedError, BucketNotFoundError
 from gateway.records import (
@@ -121,8 +123,14 @@ class FileTree:
         replace: bool,
         recursive: bool,
     ) -> int:
-        """Copy a file or a folder (its contents too when ``recursive``), sharing chunks."""
+        """Copy a file or a folder (its contents too when ``recursive``), sharing chunks;
+        with encryption at rest, a copy to another owner's bucket re-writes the bytes
+        instead (see ``owner_copy``)."""
         new_path = self._destination(entry, path)
+        if self.storage.chunks.encrypted and entry.bucket.owner_id != target.owner_id:
+            return copy_across_owners(
+                self, entry, target, new_path, actor, replace=replace, recursive=recursive
+            )
         return self._metadata.copy_path(
             entry.bucket, entry.path, target, new_path, actor, replace=replace, recursive=recursive
         )

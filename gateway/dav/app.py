@@ -2,7 +2,8 @@
 
 Served under ``/dav`` on the HTTP listener. This application authenticates the
 request itself (wsgidav's authenticator knows only Basic and Digest), records the
-caller for the provider, and then hands the request to wsgidav. It also answers
+caller for the provider, and then hands the request to wsgidav; PROPFIND goes to
+``gateway.dav.propfind`` first, which answers the common shapes itself. It also answers
 OPTIONS and PROPFIND on ``/``, which Windows' Mini-Redirector sends before it maps
 a drive.
 """
@@ -23,6 +24,7 @@ from gateway.core.tree import FileTree
 from gateway.dav.auth import READ_METHODS, DavAuthenticator, Unauthorized, challenge_headers
 from gateway.dav.context import DavRequest
 from gateway.dav.properties import DeadPropertyManager
+from gateway.dav.propfind import PropfindResponder
 from gateway.dav.provider import GatewayProvider
 from gateway.records import Actor, User
 from gateway.s3.response import StartResponse
@@ -64,6 +66,7 @@ class DavApplication:
                 "verbose": 1,
             }
         )
+        self._propfind = PropfindResponder(provider, properties, locks)
 
     def __call__(self, environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
         path = environ.get("PATH_INFO", "") or "/"
@@ -98,13 +101,20 @@ class DavApplication:
             return start_response(status, headers, *exc_info)
 
         with request_scope():
-            body = self._dav(environ, respond)
+            body = None
+            if environ.get("REQUEST_METHOD") == "PROPFIND":
+                body = self._propfind.answer(environ, respond)
+            if body is None:
+                body = self._dav(environ, respond)
             try:
                 yield from body
             finally:
                 close = getattr(body, "close", None)
                 if close is not None:
                     close()
+                # The resources found refer to environ, which refers to them through the
+                # request state: dropped now, they need not wait for a full garbage collection.
+                request.resources.clear()
 
     def _anonymous_allowed(self, method: str, dav_path: str, inside: bool) -> bool:
         if method not in READ_METHODS:

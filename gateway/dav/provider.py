@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 from wsgidav.dav_error import HTTP_FORBIDDEN, DAVError
@@ -11,9 +11,11 @@ from wsgidav.dav_provider import DAVProvider
 from adapters.sql.dav_properties import SqlDeadProperties
 from gateway.core.tree import Entry, FileTree
 from gateway.dav.context import DavRequest
+from gateway.dav.download import send_file
 from gateway.dav.resources import FileResource, FolderResource, RootCollection
 from gateway.errors import AccessDeniedError, BucketNotFoundError, InvalidNameError
 from gateway.records import Bucket
+from gateway.s3.response import StartResponse
 
 
 class GatewayProvider(DAVProvider):  # type: ignore[misc]
@@ -84,6 +86,21 @@ class GatewayProvider(DAVProvider):  # type: ignore[misc]
         if entry.is_folder:
             return FolderResource(path, environ, entry)
         return FileResource(path, environ, entry)
+
+    def custom_request_handler(
+        self,
+        environ: dict[str, Any],
+        start_response: StartResponse,
+        default_handler: Callable[[dict[str, Any], StartResponse], Iterable[bytes]],
+    ) -> Iterable[bytes | memoryview]:
+        """GET of a stored file is answered by ``send_file``; anything else by wsgidav."""
+        if environ["REQUEST_METHOD"] == "GET":
+            resource = self.get_resource_inst(environ["PATH_INFO"], environ)
+            if isinstance(resource, FileResource):
+                body = send_file(resource, environ, start_response)
+                if body is not None:
+                    return body
+        return default_handler(environ, start_response)
 
     def exists(self, path: str, environ: dict[str, Any]) -> bool:
         return self.get_resource_inst(path, environ) is not None

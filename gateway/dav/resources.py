@@ -28,6 +28,7 @@ from wsgidav.dav_error import (
 from wsgidav.dav_provider import DAVCollection, DAVNonCollection, _DAVResource
 
 from gateway.core.tree import Entry
+from gateway.core.writer import Readable
 from gateway.dav.context import DavRequest
 from gateway.errors import (
     AccessDeniedError,
@@ -42,6 +43,7 @@ from gateway.errors import (
     NotFoundError,
 )
 from gateway.records import Bucket, ObjectAttributes, StoredObject
+from gateway.request_body import request_body
 
 if TYPE_CHECKING:
     from gateway.dav.provider import GatewayProvider
@@ -141,9 +143,17 @@ class _UploadSink:
 
     @translated
     def writelines(self, blocks: Iterable[bytes]) -> None:
-        self._resource.store(
-            _BlockReader(blocks), self._content_type, self._resource.declared_length()
-        )
+        """Store the PUT body. wsgidav's ``blocks`` are read 8 KiB at a time and copied
+        several times over, so the body is read from the request itself instead; wsgidav
+        is told when it was read to its end, which keeps the connection alive."""
+        environ = self._resource.environ
+        body = request_body(environ)
+        environ["wsgidav.some_input_read"] = 1
+        try:
+            self._resource.store(body, self._content_type, self._resource.declared_length())
+        finally:
+            if body.complete:
+                environ["wsgidav.all_input_read"] = 1
 
     def close(self) -> None:
         """Nothing to release: the version was committed when the body ended."""
@@ -308,7 +318,7 @@ class FileResource(_EntryResource, DAVNonCollection):  # type: ignore[misc]
     def end_write(self, *, with_errors: bool) -> None:
         """Nothing to undo: a failed body commits nothing (see ``store``)."""
 
-    def store(self, body: _BlockReader, content_type: str, length: int | None) -> None:
+    def store(self, body: Readable, content_type: str, length: int | None) -> None:
         """Stream ``body`` into a new version of this file and commit it.
 
         When ``length`` is given the body must have exactly that size, else nothing is

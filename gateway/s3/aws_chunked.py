@@ -116,8 +116,24 @@ class StickyReader:
             self._failure = failure
             raise
 
+    def readinto(self, buffer: memoryview, /) -> int:
+        """Fill the start of ``buffer`` as ``read(len(buffer))`` would; the count, 0 at the end."""
+        if self._failure is not None:
+            raise self._failure
+        try:
+            return self._readinto(buffer)
+        except S3Error as failure:
+            self._failure = failure
+            raise
+
     def _read(self, size: int) -> bytes:
         raise NotImplementedError
+
+    def _readinto(self, buffer: memoryview) -> int:
+        """``_read`` into ``buffer``; subclasses that can skip the copy override it."""
+        data = self._read(len(buffer))
+        buffer[: len(data)] = data
+        return len(data)
 
 
 class AwsChunkedDecoder(StickyReader):

@@ -8,7 +8,10 @@ from __future__ import annotations
 
 
 class S3Error(Exception):
-    """An error answered to the client in S3's XML error format."""
+    """An error answered to the client in S3's XML error format.
+
+    ``headers`` are response headers S3 sends along (e.g. ``x-amz-delete-marker``).
+    """
 
     code = "InternalError"
     status = 500
@@ -18,6 +21,7 @@ class S3Error(Exception):
         super().__init__(message or self.default_message)
         self.message = message or self.default_message
         self.details = details
+        self.headers: dict[str, str] = {}
 
 
 def _error(code: str, status: int, message: str) -> type[S3Error]:
@@ -31,6 +35,7 @@ AuthorizationHeaderMalformed = _error(
 AuthorizationQueryParametersError = _error(
     "AuthorizationQueryParametersError", 400, "Error parsing the X-Amz-Credential parameter."
 )
+BadRequest = _error("BadRequest", 400, "Bad Request")
 BadDigest = _error(
     "BadDigest", 400, "The Content-MD5 you specified did not match what we received."
 )
@@ -57,6 +62,11 @@ InternalError = _error("InternalError", 500, "We encountered an internal error. 
 InvalidAccessKeyId = _error(
     "InvalidAccessKeyId", 403, "The AWS Access Key Id you provided does not exist in our records."
 )
+IllegalVersioningConfiguration = _error(
+    "IllegalVersioningConfigurationException",
+    400,
+    "The versioning configuration specified in the request is invalid.",
+)
 InvalidArgument = _error("InvalidArgument", 400, "Invalid Argument")
 InvalidBucketName = _error("InvalidBucketName", 400, "The specified bucket is not valid.")
 InvalidDigest = _error("InvalidDigest", 400, "The Content-MD5 you specified is not valid.")
@@ -66,6 +76,8 @@ InvalidPart = _error(
     "One or more of the specified parts could not be found or its entity tag did not match.",
 )
 InvalidPartOrder = _error("InvalidPartOrder", 400, "The list of parts was not in ascending order.")
+InvalidPartNumber = _error("InvalidPartNumber", 416, "The requested partnumber is not satisfiable")
+InvalidTag = _error("InvalidTag", 400, "The tag provided was not a valid tag.")
 InvalidRange = _error("InvalidRange", 416, "The requested range is not satisfiable")
 InvalidRequest = _error("InvalidRequest", 400, "Invalid Request")
 KeyTooLongError = _error("KeyTooLongError", 400, "Your key is too long.")
@@ -85,6 +97,11 @@ MissingSecurityHeader = _error(
 )
 NoSuchBucket = _error("NoSuchBucket", 404, "The specified bucket does not exist.")
 NoSuchKey = _error("NoSuchKey", 404, "The specified key does not exist.")
+NoSuchVersion = _error(
+    "NoSuchVersion",
+    404,
+    "The specified version does not exist.",
+)
 NoSuchUpload = _error(
     "NoSuchUpload",
     404,
@@ -125,4 +142,18 @@ InvalidChunkSizeError = _error(
     "InvalidChunkSizeError",
     400,
     "Only the last chunk is allowed to have a size less than 8192 bytes",
+)
+AccessForbidden = _error("AccessForbidden", 403, "CORSResponse: This CORS request is not allowed.")
+BadRequest = _error("BadRequest", 400, "Bad Request")
+NoSuchCORSConfiguration = _error(
+    "NoSuchCORSConfiguration", 404, "The CORS configuration does not exist"
+)
+InvalidPolicyDocument = _error("InvalidPolicyDocument", 400, "Invalid Policy: Invalid JSON.")
+MalformedPOSTRequest = _error(
+    "MalformedPOSTRequest",
+    400,
+    "The body of your POST request is not well-formed multipart/form-data.",
+)
+IncorrectNumberOfFilesInPostRequest = _error(
+    "IncorrectNumberOfFilesInPostRequest", 400, "POST requires exactly one file upload per request."
 )

@@ -7,8 +7,13 @@ import binascii
 from collections.abc import Mapping
 
 from gateway.records import ObjectAttributes, StoredObject
+from gateway.s3.acl import requested_acl
+from gateway.s3.encryption import encryption_headers, requested_encryption
 from gateway.s3.errors import InvalidArgument, InvalidDigest
+from gateway.s3.object_checksums import checksum_headers
 from gateway.s3.response import http_date
+from gateway.s3.tagging import TAGGING_HEADER, tags_from_header
+from gateway.s3.versioning import version_headers
 
 # Standard headers S3 stores with an object and returns on GET and HEAD.
 STORED_HEADERS = (
@@ -37,7 +42,9 @@ def attributes_from(headers: Mapping[str, str]) -> ObjectAttributes:
 
     ``aws-chunked`` is a transfer detail, not a property of the object, so it is
     removed from Content-Encoding. Raises InvalidArgument ("MetadataTooLarge" sense)
-    when user metadata exceeds 2 KiB, as S3 does.
+    when user metadata exceeds 2 KiB, as S3 does. The canned ACL comes from ``x-amz-acl``
+    (private when absent; see ``gateway.s3.acl``). Tags come from ``x-amz-tagging``
+    (InvalidTag, BadRequest) and encryption from ``x-amz-server-side-encryption``.
     """
     metadata = {
         name[len(META_PREFIX) :]: value
@@ -56,7 +63,14 @@ def attributes_from(headers: Mapping[str, str]) -> ObjectAttributes:
         else:
             del stored["content-encoding"]
     content_type = headers.get("content-type") or DEFAULT_CONTENT_TYPE
-    return ObjectAttributes(content_type, metadata, stored)
+    return ObjectAttributes(
+        content_type,
+        metadata,
+        stored,
+        tags=tags_from_header(headers.get(TAGGING_HEADER)),
+        encryption=requested_encryption(headers),
+        canned_acl=requested_acl(headers),
+    )
 
 
 def content_md5(headers: Mapping[str, str]) -> bytes | None:
@@ -85,7 +99,20 @@ def object_headers(obj: StoredObject, query: Mapping[str, str] | None = None) ->
         headers["-".join(part.capitalize() for part in name.split("-"))] = value
     for name, value in obj.attributes.user_metadata.items():
         headers[META_PREFIX + name] = value
+    if obj.attributes.tags:
+        headers["x-amz-tagging-count"] = str(len(obj.attributes.tags))
+    headers.update(encryption_headers(obj.attributes.encryption))
     for parameter, header in OVERRIDES.items():
         if query and parameter in query:
             headers[header] = query[parameter]
     return headers
+
+
+def written_headers(obj: StoredObject) -> dict[str, str]:
+    """Headers answering a write (PutObject, UploadPart's object, Copy, Complete) of ``obj``:
+    its version, checksum and encryption."""
+    return {
+        **version_headers(obj),
+        **checksum_headers(obj.checksum),
+        **encryption_headers(obj.attributes.encryption),
+    }

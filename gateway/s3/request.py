@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import parse_qsl, unquote
 
+from gateway.records import Actor
 from gateway.s3.errors import InvalidArgument, InvalidRequest
 
 WsgiEnviron = dict[str, Any]
@@ -91,6 +92,15 @@ class S3Request:
     def header(self, name: str, default: str | None = None) -> str | None:
         """A request header by lower-case name."""
         return self.headers.get(name, default)
+
+    def actor(self, request_id: str, user_id: int | None, access_key_id: str | None) -> Actor:
+        """Who this request acts as, for the audit log (``user_id`` None: anonymous)."""
+        return Actor(
+            user_id=user_id,
+            access_key_id=access_key_id,
+            request_id=request_id,
+            remote_addr=str(self.environ.get("REMOTE_ADDR", "")) or None,
+        )
 
     @property
     def resource(self) -> str:

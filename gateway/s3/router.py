@@ -6,7 +6,16 @@ from collections.abc import Callable
 
 from gateway.s3.call import Call
 from gateway.s3.errors import MethodNotAllowed, NotImplemented_
-from gateway.s3.handlers import buckets, listing, multipart, objects
+from gateway.s3.handlers import (
+    attributes,
+    bucket_config,
+    buckets,
+    listing,
+    multipart,
+    objects,
+    tagging,
+    versions,
+)
 from gateway.s3.request import S3Request
 from gateway.s3.response import Response
 
@@ -16,13 +25,32 @@ Handler = Callable[[Call], Response]
 # rather than mistaken for a plain bucket or object request.
 UNSUPPORTED = frozenset(
     {
-        "accelerate", "acl", "analytics", "cors", "encryption", "intelligent-tiering",
+        "accelerate", "analytics", "encryption", "intelligent-tiering",
         "inventory", "legal-hold", "lifecycle", "logging", "metrics", "notification",
         "object-lock", "ownershipControls", "policy", "policyStatus", "publicAccessBlock",
-        "replication", "requestPayment", "restore", "retention", "select", "tagging",
-        "torrent", "versions", "website", "attributes",
+        "replication", "requestPayment", "restore", "retention", "select",
+        "torrent", "website",
     }
 )  # fmt: skip
+# Sub-resources of keys (not of buckets), by name and method.
+KEY_SUBRESOURCES: dict[tuple[str, str], tuple[str, Handler]] = {
+    ("tagging", "PUT"): ("PutObjectTagging", tagging.PutObjectTagging),
+    ("tagging", "GET"): ("GetObjectTagging", tagging.GetObjectTagging),
+    ("tagging", "DELETE"): ("DeleteObjectTagging", tagging.DeleteObjectTagging),
+    ("attributes", "GET"): ("GetObjectAttributes", attributes.GetObjectAttributes),
+}
+
+
+def _key_subresource(request: S3Request) -> tuple[str, Handler] | None:
+    """The handler of a key sub-resource request; NotImplemented for one on a bucket."""
+    for name in {name for name, _ in KEY_SUBRESOURCES}.intersection(request.query):
+        if request.key is None:
+            raise NotImplemented_(f"The bucket {name} sub-resource is not implemented.")
+        found = KEY_SUBRESOURCES.get((name, request.method))
+        if found is None:
+            raise MethodNotAllowed()
+        return found
+    return None
 
 
 def route(request: S3Request) -> tuple[str, Handler]:
@@ -31,10 +59,16 @@ def route(request: S3Request) -> tuple[str, Handler]:
     unsupported = UNSUPPORTED.intersection(query)
     if unsupported:
         raise NotImplemented_(f"The {sorted(unsupported)[0]} sub-resource is not implemented.")
+    configuration = bucket_config.route(request)
+    if configuration is not None:
+        return configuration
     if request.bucket is None:
         if method == "GET":
             return "ListBuckets", buckets.ListBuckets
         raise MethodNotAllowed()
+    subresource = _key_subresource(request)
+    if subresource is not None:
+        return subresource
     if request.key is None:
         table: dict[str, tuple[str, Handler]] = {
             "PUT": ("CreateBucket", buckets.CreateBucket),
@@ -45,7 +79,9 @@ def route(request: S3Request) -> tuple[str, Handler]:
             if "location" in query:
                 return "GetBucketLocation", buckets.GetBucketLocation
             if "versioning" in query:
-                return "GetBucketVersioning", buckets.GetBucketVersioning
+                return "GetBucketVersioning", versions.GetBucketVersioning
+            if "versions" in query:
+                return "ListObjectVersions", versions.ListObjectVersions
             if "uploads" in query:
                 return "ListMultipartUploads", listing.ListMultipartUploads
             if query.get("list-type") == "2":
@@ -53,12 +89,16 @@ def route(request: S3Request) -> tuple[str, Handler]:
             return "ListObjects", listing.ListObjects
         if method == "POST" and "delete" in query:
             return "DeleteObjects", objects.DeleteObjects
+        if method == "PUT" and "versioning" in query:
+            return "PutBucketVersioning", versions.PutBucketVersioning
         if method in table:
             return table[method]
         raise MethodNotAllowed()
     upload = "uploadId" in query
     if method == "PUT":
         if upload or "partNumber" in query:
+            if request.header("x-amz-copy-source"):
+                return "UploadPartCopy", multipart.UploadPartCopy
             return "UploadPart", multipart.UploadPart
         if request.header("x-amz-copy-source"):
             return "CopyObject", objects.CopyObject

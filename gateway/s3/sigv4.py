@@ -33,6 +33,7 @@ from datetime import UTC, datetime, timedelta
 from email.utils import parsedate_to_datetime
 from urllib.parse import quote, unquote, unquote_to_bytes, urlsplit
 
+from gateway.core.writer import ReadableInto
 from gateway.s3.aws_chunked import (
     EMPTY_SHA256,
     MIN_SIGNED_CHUNK_SIZE,
@@ -248,13 +249,16 @@ def authenticate(
 
 
 @dataclass(frozen=True)
-class _Credential:
+class Credential:
+    """The credential scope of a signature: ``<access key>/<date>/<region>/s3/aws4_request``."""
+
     access_key: str
     date: str
     region: str
 
     @property
     def scope(self) -> str:
+        """The scope string, as signed."""
         return f"{self.date}/{self.region}/s3/aws4_request"
 
 
@@ -262,7 +266,7 @@ class _Credential:
 class _Claim:
     """What a request says about its own signature, parsed but not yet checked."""
 
-    credential: _Credential
+    credential: Credential
     amz_date: str
     signed_headers: str
     signature: str
@@ -287,7 +291,7 @@ class _Claim:
         secret = lookup_secret(credential.access_key)
         if secret is None:
             raise InvalidAccessKeyId(AWSAccessKeyId=credential.access_key)
-        key = _signing_key(secret, credential.date, credential.region)
+        key = signing_key(secret, credential.date, credential.region)
         if self.presigned:
             pairs = [(n, v) for n, v in pairs if unquote(n) != "X-Amz-Signature"]
         canonical = self._canonical_requests(request, pairs)
@@ -336,7 +340,8 @@ class _Claim:
         return ["\n".join((request.method.upper(), *form, *tail)) for form in forms]
 
 
-def _signing_key(secret: str, date: str, region: str) -> bytes:
+def signing_key(secret: str, date: str, region: str) -> bytes:
+    """The SigV4 key derived from ``secret`` for one day (``YYYYMMDD``) and region of S3."""
     key = ("AWS4" + secret).encode("utf-8")
     for part in (date, region, "s3", "aws4_request"):
         key = hmac.new(key, part.encode("utf-8"), "sha256").digest()
@@ -365,7 +370,8 @@ def _query_pairs(query_string: str) -> list[tuple[str, str]]:
     return pairs
 
 
-def _parse_credential(value: str, error: type[S3Error]) -> _Credential:
+def parse_credential(value: str, error: type[S3Error]) -> Credential:
+    """Split a credential; ``error`` (an S3 error class) when it is malformed."""
     parts = value.rsplit("/", 4)
     if len(parts) != 5 or not parts[0]:
         raise error(
@@ -379,7 +385,7 @@ def _parse_credential(value: str, error: type[S3Error]) -> _Credential:
         raise error(f'Incorrect service {service!r}. This endpoint belongs to "s3".')
     if terminal != "aws4_request":
         raise error(f'Incorrect terminal {terminal!r}. This endpoint uses "aws4_request".')
-    return _Credential(access_key, date, region)
+    return Credential(access_key, date, region)
 
 
 def _parse_amz_date(value: str) -> datetime | None:
@@ -412,7 +418,7 @@ def _header_claim(
     if scheme != ALGORITHM:
         raise InvalidRequest(_UNSUPPORTED_MECHANISM)
     fields = _authorization_fields(rest)
-    credential = _parse_credential(fields["Credential"], AuthorizationHeaderMalformed)
+    credential = parse_credential(fields["Credential"], AuthorizationHeaderMalformed)
     signed_headers = fields["SignedHeaders"]
     _check_signed_headers(request, signed_headers, AuthorizationHeaderMalformed)
 
@@ -519,7 +525,7 @@ def _presigned_claim(
         )
     if params["X-Amz-Algorithm"] != ALGORITHM:
         raise error('X-Amz-Algorithm only supports "AWS4-HMAC-SHA256"')
-    credential = _parse_credential(params["X-Amz-Credential"], error)
+    credential = parse_credential(params["X-Amz-Credential"], error)
     signed_headers = params["X-Amz-SignedHeaders"]
     _check_signed_headers(request, signed_headers, error)
     if not _SIGNATURE.fullmatch(params["X-Amz-Signature"]):
@@ -567,11 +573,12 @@ def _presigned_claim(
     )
 
 
-class _BoundedInput:
+class BoundedInput:
     """Reads no further than ``length`` bytes into ``stream`` (PEP 3333 forbids it)."""
 
     def __init__(self, stream: Readable, length: int) -> None:
         self._stream = stream
+        self._fill = _filler(stream)
         self._remaining = length
 
     def read(self, size: int = -1, /) -> bytes:
@@ -582,6 +589,26 @@ class _BoundedInput:
         data = self._stream.read(size)
         self._remaining -= len(data)
         return data
+
+    def readinto(self, buffer: memoryview, /) -> int:
+        """Like ``read(len(buffer))``, into ``buffer``."""
+        count = self._fill(buffer[: self._remaining]) if self._remaining else 0
+        self._remaining -= count
+        return count
+
+
+def _filler(stream: Readable) -> Callable[[memoryview], int]:
+    """How to fill the start of a buffer from ``stream``: with its own ``readinto`` (no
+    copy) when it has one, else with ``read`` and a copy. Returns the count, 0 at the end."""
+    if isinstance(stream, ReadableInto):
+        return stream.readinto
+
+    def fill(buffer: memoryview) -> int:
+        data = stream.read(len(buffer))
+        buffer[: len(data)] = data
+        return len(data)
+
+    return fill
 
 
 class VerifiedBody(StickyReader):
@@ -609,6 +636,7 @@ class VerifiedBody(StickyReader):
     ) -> None:
         """Wrap ``source``; ``length`` is the payload size owed, None when unknown."""
         self._source = source
+        self._fill = _filler(source)
         self._length = length
         self._expected_sha256 = sha256
         self._sha256 = hashlib.sha256()
@@ -627,13 +655,32 @@ class VerifiedBody(StickyReader):
             return b""
         data = self._source.read(size)
         if data:
-            self._received += len(data)
-            if self._length is not None and self._received > self._length:
-                raise self._incomplete()
-            if self._expected_sha256 is not None:
-                self._sha256.update(data)
-            self._checksums.update(data)
+            self._accept(data)
             return data
+        self._finish()
+        return b""
+
+    def _readinto(self, buffer: memoryview) -> int:
+        if self._done or not buffer:
+            return 0
+        count = self._fill(buffer)
+        if count:
+            self._accept(buffer[:count])
+            return count
+        self._finish()
+        return 0
+
+    def _accept(self, data: bytes | memoryview) -> None:
+        """Account for payload bytes just read."""
+        self._received += len(data)
+        if self._length is not None and self._received > self._length:
+            raise self._incomplete()
+        if self._expected_sha256 is not None:
+            self._sha256.update(data)
+        self._checksums.update(data)
+
+    def _finish(self) -> None:
+        """Run the checks due at the end of the payload; raise the first that fails."""
         if self._length is not None and self._received != self._length:
             raise self._incomplete()
         if self._expected_sha256 is not None and self._sha256.digest() != self._expected_sha256:
@@ -643,7 +690,6 @@ class VerifiedBody(StickyReader):
             )
         self._checksums.verify(self._decoder.trailers if self._decoder is not None else {})
         self._done = True
-        return b""
 
     def _incomplete(self) -> S3Error:
         return IncompleteBody(
@@ -672,7 +718,7 @@ def verified_body(stream: Readable, ctx: AuthContext, headers: Mapping[str, str]
     declarations are validated at once; see ``BodyChecksums``.
     """
     content_length = _length_header(headers, "content-length", InvalidArgument)
-    source: Readable = stream if content_length is None else _BoundedInput(stream, content_length)
+    source: Readable = stream if content_length is None else BoundedInput(stream, content_length)
     checksums = BodyChecksums(headers)
     mode = ctx.payload
     if checksums.announced_trailers and not mode.trailer:

@@ -69,6 +69,46 @@ def test_put_then_get_returns_the_same_bytes(store: BlobStore, data: bytes) -> N
     assert store.get("chunks/0123456789abcdef") == data
 
 
+def test_put_stores_its_parts_one_after_the_other(store: BlobStore) -> None:
+    payload = bytearray(random.Random(3).randbytes(1024 * 1024 + 3))
+    parts = (b"header", memoryview(payload)[1:].toreadonly(), b"", bytearray(b"end"))
+    store.put("chunks/parts", *parts)
+    assert store.get("chunks/parts") == b"".join(parts)
+
+
+class Buffers:
+    """An ``Allocate`` that hands out buffers larger than asked and records the sizes."""
+
+    def __init__(self) -> None:
+        self.sizes: list[int] = []
+
+    def __call__(self, size: int) -> memoryview:
+        self.sizes.append(size)
+        return memoryview(bytearray(size + 100))[:size]
+
+
+@pytest.mark.parametrize(
+    "data",
+    [b"", b"\x00", random.Random(2).randbytes(3 * 1024 * 1024 + 7)],
+    ids=["empty", "one-byte", "3MiB-random"],
+)
+def test_get_into_fills_the_buffer_it_was_given(store: BlobStore, data: bytes) -> None:
+    store.put("chunks/into", data)
+    buffers = Buffers()
+    view = store.get_into("chunks/into", buffers)
+    assert buffers.sizes == [len(data)]
+    assert view == data
+    assert len(view) == len(data)
+
+
+def test_get_into_missing_key_raises_blob_not_found(store: BlobStore) -> None:
+    buffers = Buffers()
+    with pytest.raises(BlobNotFound) as raised:
+        store.get_into("chunks/missing", buffers)
+    assert raised.value.key == "chunks/missing"
+    assert buffers.sizes == []
+
+
 def test_flush_keeps_every_put_readable(store: BlobStore) -> None:
     for index in range(5):
         store.put(f"chunks/flushed{index:02d}", bytes([index]) * 1000)
@@ -284,6 +324,25 @@ def test_local_read_error_raises_unavailable(
         local.get("chunks/abcdef")
 
 
+def test_local_get_into_read_error_raises_unavailable(
+    local: LocalBlobStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    local.put("chunks/abcdef", b"data")
+
+    def broken_readv(fd: int, buffers: object) -> int:
+        raise OSError(errno.EIO, os.strerror(errno.EIO))
+
+    monkeypatch.setattr(os, "readv", broken_readv)
+    with pytest.raises(BlobStoreUnavailable, match="cannot read"):
+        local.get_into("chunks/abcdef", Buffers())
+
+
+def test_local_get_into_of_a_directory_is_not_found(local: LocalBlobStore) -> None:
+    local.path_of("x/abcd").mkdir(parents=True)
+    with pytest.raises(BlobNotFound):
+        local.get_into("x/abcd", Buffers())
+
+
 def test_local_prefix_cannot_list_outside_the_root(tmp_path: Path) -> None:
     LocalBlobStore(tmp_path).put("outside/abcd", b"not in the store")
     store = LocalBlobStore(tmp_path / "store")
@@ -485,3 +544,40 @@ def test_malformed_urls_are_rejected(url: str, message: str) -> None:
         open_blob_store(url)
     assert "secret" not in str(raised.value)
     assert "pw" not in str(raised.value)
+
+
+class _PiecewiseBody:
+    """A response body that hands out its bytes a few at a time, then b""."""
+
+    def __init__(self, data: bytes) -> None:
+        self._rest = data
+
+    def read(self, amt: int | None = None) -> bytes:
+        piece, self._rest = self._rest[:3], self._rest[3:]
+        return piece
+
+
+@pytest.mark.usefixtures("fake_credentials")
+def test_s3_get_into_retries_a_body_that_breaks_off_into_a_new_buffer() -> None:
+    store = S3BlobStore("bucket", endpoint_url="http://127.0.0.1:9", max_attempts=3)
+    params: dict[str, Any] = {"Bucket": "bucket", "Key": "k"}
+    buffers = Buffers()
+    with Stubber(store._client) as stub:
+        stub.add_response("get_object", {"Body": _BrokenBody(), "ContentLength": 5}, params)
+        stub.add_response(
+            "get_object", {"Body": _PiecewiseBody(b"whole"), "ContentLength": 5}, params
+        )
+        assert store.get_into("k", buffers) == b"whole"
+        stub.assert_no_pending_responses()
+    assert buffers.sizes == [5, 5]
+
+
+@pytest.mark.usefixtures("fake_credentials")
+@pytest.mark.parametrize("body", [b"shor", b"longer"], ids=["short", "long"])
+def test_s3_get_into_rejects_a_body_of_another_length(body: bytes) -> None:
+    store = S3BlobStore("bucket", endpoint_url="http://127.0.0.1:9", max_attempts=1)
+    params: dict[str, Any] = {"Bucket": "bucket", "Key": "k"}
+    with Stubber(store._client) as stub:
+        stub.add_response("get_object", {"Body": _PiecewiseBody(body), "ContentLength": 5}, params)
+        with pytest.raises(BlobStoreUnavailable):
+            store.get_into("k", Buffers())

@@ -37,6 +37,7 @@ from tests.support.clients import (
     object_exists,
     ranges_for,
     read_slice,
+    require_binary,
     run,
     write_random_file,
 )
@@ -89,8 +90,8 @@ def samples(tmp_path_factory: pytest.TempPathFactory) -> Callable[[str], Sample]
 
 def require(tool_name: str) -> None:
     binary = BINARIES.get(tool_name)
-    if binary is not None and not os.access(binary, os.X_OK):
-        pytest.skip(f"{binary} is not installed")
+    if binary is not None:
+        require_binary(binary)
 
 
 def ranges_to_read(tool: S3Tool, size: int, case: str) -> list[ByteRange]:

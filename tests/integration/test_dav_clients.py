@@ -39,6 +39,7 @@ from tests.support.clients import (
     RCLONE_REMOTE,
     SMALL_TIMEOUT,
     Result,
+    require_binary,
     run,
 )
 from tests.support.dav import (
@@ -61,11 +62,6 @@ from tests.support.dav import (
 from tests.support.gateway_server import GatewayProcess, empty_bucket
 
 LITMUS_TIMEOUT = 180
-
-
-def require(binary: str) -> None:
-    if not os.access(binary, os.X_OK):
-        pytest.skip(f"{binary} is not installed")
 
 
 def bucket_exists(client: Any, name: str) -> bool:
@@ -126,7 +122,7 @@ def dav_bucket(dav: DavHttp, s3_client: Any) -> Iterator[str]:
 @pytest.mark.clients
 def test_litmus(gateway: GatewayProcess, dav_bucket: str, tmp_path: Path) -> None:
     """Every litmus suite passes 100 % with authentication on, and warns about nothing."""
-    require(LITMUS)
+    require_binary(LITMUS)
     # Authentication really is on: without credentials the bucket is refused.
     anonymous = httpx.request(
         "PROPFIND", dav_url(gateway, dav_bucket) + "/", headers={"Depth": "0"}, timeout=30
@@ -292,7 +288,7 @@ def rclone_tree_round_trip(
     vendor: str, gateway: GatewayProcess, s3_client: Any, dav_bucket: str, tmp_path: Path
 ) -> None:
     """rclone copies, checks, lists, moves and purges a 200-file tree over WebDAV."""
-    require(RCLONE)
+    require_binary(RCLONE)
     tree = tmp_path / "tree"
     files = make_tree(tree)
     sizes = {relative: size for relative, (size, _mtime) in files.items()}
@@ -385,7 +381,7 @@ def test_cadaver_session(
     tmp_path: Path,
 ) -> None:
     """A scripted cadaver session, checked through S3 and raw WebDAV between sessions."""
-    require(CADAVER)
+    require_binary(CADAVER)
     workdir = tmp_path / "cadaver"
     workdir.mkdir()
     content = b"hello from cadaver\n" + os.urandom(5000)

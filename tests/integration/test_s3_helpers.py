@@ -87,7 +87,7 @@ def raw_request(
         access_key, secret_key = credentials or (gateway.access_key, gateway.secret_key)
         all_headers = sign(
             method,
-            f"http://{netloc}{suffix}",
+            f"{base.scheme}://{netloc}{suffix}",
             access_key=access_key,
             secret_key=secret_key,
             headers=all_headers,
@@ -97,7 +97,12 @@ def raw_request(
     if host is not None:
         all_headers["Host"] = host
     return httpx.request(
-        method, f"{gateway.s3_url}{suffix}", headers=all_headers, content=body, timeout=60
+        method,
+        f"{gateway.s3_url}{suffix}",
+        headers=all_headers,
+        content=body,
+        timeout=60,
+        verify=gateway.ssl_context,
     )
 
 
@@ -168,7 +173,7 @@ def add_user(gateway: GatewayProcess, prefix: str = "user") -> tuple[str, str, s
 
 def user_client(gateway: GatewayProcess, access_key: str, secret_key: str, **config: Any) -> Any:
     """A boto3 client for the gateway with the given key pair."""
-    return make_client(gateway.s3_url, access_key, secret_key, **config)
+    return make_client(gateway.s3_url, access_key, secret_key, verify=gateway.verify, **config)
 
 
 def stats(gateway: GatewayProcess) -> dict[str, float]:

@@ -19,6 +19,10 @@ from tests.support.gateway_server import GatewayProcess
 
 MiB = 1024 * 1024
 
+# Every test that reaches the gateway through ``s3_gateway`` (or ``s3`` / ``bkt``) runs over
+# plain HTTP and over HTTPS; see tests/integration/conftest.py.
+pytestmark = pytest.mark.schemes("http", "https")
+
 
 def md5(data: bytes) -> hashlib._Hash:
     return hashlib.md5(data, usedforsecurity=False)
@@ -202,10 +206,10 @@ def test_complete_with_wrong_etag_is_invalid_part(s3: Any, bkt: str) -> None:
     assert s3.get_object(Bucket=bkt, Key="k")["Body"].read() == b"only part"
 
 
-def test_complete_with_no_parts(gateway_sqlite_local: GatewayProcess, s3: Any, bkt: str) -> None:
+def test_complete_with_no_parts(s3_gateway: GatewayProcess, s3: Any, bkt: str) -> None:
     upload_id = s3.create_multipart_upload(Bucket=bkt, Key="k")["UploadId"]
     response = raw_request(
-        gateway_sqlite_local,
+        s3_gateway,
         "POST",
         f"/{bkt}/k",
         query=f"uploadId={upload_id}",
@@ -298,12 +302,10 @@ def test_unknown_upload_id_is_no_such_upload(s3: Any, bkt: str) -> None:
 
 
 @pytest.mark.parametrize("number", ["0", "10001", "-1", "one"])
-def test_invalid_part_number(
-    gateway_sqlite_local: GatewayProcess, s3: Any, bkt: str, number: str
-) -> None:
+def test_invalid_part_number(s3_gateway: GatewayProcess, s3: Any, bkt: str, number: str) -> None:
     upload_id = s3.create_multipart_upload(Bucket=bkt, Key="k")["UploadId"]
     response = raw_request(
-        gateway_sqlite_local,
+        s3_gateway,
         "PUT",
         f"/{bkt}/k",
         query=f"partNumber={number}&uploadId={upload_id}",

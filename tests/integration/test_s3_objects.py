@@ -31,6 +31,10 @@ from tests.integration.test_s3_helpers import (
 )
 from tests.support.gateway_server import GatewayProcess, empty_bucket, make_client
 
+# Every test that reaches the gateway through ``s3_gateway`` (or ``s3`` / ``bkt``) runs over
+# plain HTTP and over HTTPS; see tests/integration/conftest.py.
+pytestmark = pytest.mark.schemes("http", "https")
+
 
 def md5_hex(data: bytes) -> str:
     return hashlib.md5(data, usedforsecurity=False).hexdigest()
@@ -77,21 +81,21 @@ def test_put_get_head_with_metadata_and_headers(s3: Any, bkt: str) -> None:
     assert s3.get_object(Bucket=bkt, Key="doc.bin")["Body"].read() == body
 
 
-def test_default_content_type(gateway_sqlite_local: GatewayProcess, bkt: str) -> None:
-    put = raw_request(gateway_sqlite_local, "PUT", f"/{bkt}/plain", body=b"abc")
+def test_default_content_type(s3_gateway: GatewayProcess, bkt: str) -> None:
+    put = raw_request(s3_gateway, "PUT", f"/{bkt}/plain", body=b"abc")
     assert put.status_code == 200, put.text
-    got = raw_request(gateway_sqlite_local, "GET", f"/{bkt}/plain")
+    got = raw_request(s3_gateway, "GET", f"/{bkt}/plain")
     assert got.content == b"abc"
     assert got.headers["content-type"] == "binary/octet-stream"
 
 
 def test_gzip_content_encoding_is_stored_not_applied(
-    gateway_sqlite_local: GatewayProcess, s3: Any, bkt: str
+    s3_gateway: GatewayProcess, s3: Any, bkt: str
 ) -> None:
     body = gzip.compress(b"hello " * 1000)
     s3.put_object(Bucket=bkt, Key="page.gz", Body=body, ContentEncoding="gzip")
     assert s3.head_object(Bucket=bkt, Key="page.gz")["ContentEncoding"] == "gzip"
-    raw = raw_request(gateway_sqlite_local, "GET", f"/{bkt}/page.gz")
+    raw = raw_request(s3_gateway, "GET", f"/{bkt}/page.gz")
     assert raw.headers["content-encoding"] == "gzip"
     assert raw.headers["content-length"] == str(len(body))
     assert gzip.decompress(body) == raw.content  # httpx decoded exactly what was stored
@@ -102,20 +106,18 @@ def test_get_and_head_missing_key(s3: Any, bkt: str) -> None:
     expect_error("404", 404, s3.head_object, Bucket=bkt, Key="absent")
 
 
-def test_error_document_format(gateway_sqlite_local: GatewayProcess, bkt: str) -> None:
-    response = raw_request(gateway_sqlite_local, "GET", f"/{bkt}/no/such/key")
+def test_error_document_format(s3_gateway: GatewayProcess, bkt: str) -> None:
+    response = raw_request(s3_gateway, "GET", f"/{bkt}/no/such/key")
     fields = assert_s3_error(response, 404, "NoSuchKey")
     assert fields["Resource"] == f"/{bkt}/no/such/key"
     assert len(fields["RequestId"]) >= 8
     # Every request has its own id.
-    again = raw_request(gateway_sqlite_local, "GET", f"/{bkt}/no/such/key")
+    again = raw_request(s3_gateway, "GET", f"/{bkt}/no/such/key")
     assert again.headers["x-amz-request-id"] != response.headers["x-amz-request-id"]
 
 
-def test_head_error_has_no_body_but_request_id(
-    gateway_sqlite_local: GatewayProcess, bkt: str
-) -> None:
-    response = raw_request(gateway_sqlite_local, "HEAD", f"/{bkt}/absent")
+def test_head_error_has_no_body_but_request_id(s3_gateway: GatewayProcess, bkt: str) -> None:
+    response = raw_request(s3_gateway, "HEAD", f"/{bkt}/absent")
     assert response.status_code == 404
     assert response.content == b""
     assert response.headers["x-amz-request-id"]
@@ -169,13 +171,13 @@ def test_wrong_content_md5_is_bad_digest_and_keeps_previous_version(s3: Any, bkt
 
 @pytest.mark.parametrize("digest", ["not base64!!", base64.b64encode(b"short").decode(), ""])
 def test_malformed_content_md5_is_invalid_digest(
-    gateway_sqlite_local: GatewayProcess, bkt: str, digest: str
+    s3_gateway: GatewayProcess, bkt: str, digest: str
 ) -> None:
     response = raw_request(
-        gateway_sqlite_local, "PUT", f"/{bkt}/k", body=b"data", headers={"Content-MD5": digest}
+        s3_gateway, "PUT", f"/{bkt}/k", body=b"data", headers={"Content-MD5": digest}
     )
     assert_s3_error(response, 400, "InvalidDigest")
-    missing = raw_request(gateway_sqlite_local, "HEAD", f"/{bkt}/k")
+    missing = raw_request(s3_gateway, "HEAD", f"/{bkt}/k")
     assert missing.status_code == 404
 
 
@@ -318,17 +320,13 @@ def test_if_match(s3: Any, conditional: tuple[str, str]) -> None:
     expect_error("412", 412, s3.head_object, Bucket=bucket, Key="cond", IfMatch='"0123"')
 
 
-def test_if_none_match(
-    gateway_sqlite_local: GatewayProcess, s3: Any, conditional: tuple[str, str]
-) -> None:
+def test_if_none_match(s3_gateway: GatewayProcess, s3: Any, conditional: tuple[str, str]) -> None:
     bucket, etag = conditional
     expect_error("304", 304, s3.get_object, Bucket=bucket, Key="cond", IfNoneMatch=etag)
     expect_error("304", 304, s3.head_object, Bucket=bucket, Key="cond", IfNoneMatch=etag)
     response = s3.get_object(Bucket=bucket, Key="cond", IfNoneMatch='"other"')
     assert response["Body"].read() == b"conditional body"
-    raw = raw_request(
-        gateway_sqlite_local, "GET", f"/{bucket}/cond", headers={"If-None-Match": etag}
-    )
+    raw = raw_request(s3_gateway, "GET", f"/{bucket}/cond", headers={"If-None-Match": etag})
     assert raw.status_code == 304
     assert raw.content == b""
     assert raw.headers["etag"] == etag
@@ -343,7 +341,7 @@ def test_if_modified_since(s3: Any, conditional: tuple[str, str]) -> None:
 
 
 def test_conditional_dates_on_the_wire(
-    gateway_sqlite_local: GatewayProcess, conditional: tuple[str, str]
+    s3_gateway: GatewayProcess, conditional: tuple[str, str]
 ) -> None:
     bucket, _ = conditional
     path = f"/{bucket}/cond"
@@ -357,7 +355,7 @@ def test_conditional_dates_on_the_wire(
         ({"If-Unmodified-Since": "yesterday-ish"}, 200),
     ]
     for headers, status in cases:
-        response = raw_request(gateway_sqlite_local, "GET", path, headers=headers)
+        response = raw_request(s3_gateway, "GET", path, headers=headers)
         assert response.status_code == status, headers
         if status == 200:
             assert response.content == b"conditional body"
@@ -464,11 +462,11 @@ def test_delete_objects_keeps_whitespace_in_keys(s3: Any, bkt: str) -> None:
 
 
 def test_delete_objects_with_too_many_keys_is_malformed(
-    gateway_sqlite_local: GatewayProcess, bkt: str
+    s3_gateway: GatewayProcess, bkt: str
 ) -> None:
     objects = "".join(f"<Object><Key>k{i}</Key></Object>" for i in range(1001))
     response = raw_request(
-        gateway_sqlite_local,
+        s3_gateway,
         "POST",
         f"/{bkt}",
         query="delete",
@@ -687,38 +685,40 @@ def test_large_copy_shares_chunks(gateway: GatewayProcess, s3_client: Any, bucke
 
 
 @pytest.fixture
-def presigner(gateway_sqlite_local: GatewayProcess) -> Any:
+def presigner(s3_gateway: GatewayProcess) -> Any:
     """A client whose presigned URLs use SigV4 (boto3 presigns SigV2 by default for S3)."""
-    return gateway_sqlite_local.client(signature_version="s3v4")
+    return s3_gateway.client(signature_version="s3v4")
 
 
-def test_presigned_get(s3: Any, presigner: Any, bkt: str) -> None:
+def test_presigned_get(s3_gateway: GatewayProcess, s3: Any, presigner: Any, bkt: str) -> None:
     body = os.urandom(10_000)
     s3.put_object(Bucket=bkt, Key="shared file.bin", Body=body)
     url = presigner.generate_presigned_url(
         "get_object", Params={"Bucket": bkt, "Key": "shared file.bin"}, ExpiresIn=300
     )
-    response = httpx.get(url)
+    response = httpx.get(url, verify=s3_gateway.ssl_context)
     assert response.status_code == 200
     assert response.content == body
 
 
-def test_presigned_put(s3: Any, presigner: Any, bkt: str) -> None:
+def test_presigned_put(s3_gateway: GatewayProcess, s3: Any, presigner: Any, bkt: str) -> None:
     url = presigner.generate_presigned_url(
         "put_object", Params={"Bucket": bkt, "Key": "uploaded"}, ExpiresIn=300
     )
-    response = httpx.put(url, content=b"via presigned url")
+    response = httpx.put(url, content=b"via presigned url", verify=s3_gateway.ssl_context)
     assert response.status_code == 200, response.text
     assert s3.get_object(Bucket=bkt, Key="uploaded")["Body"].read() == b"via presigned url"
 
 
-def test_expired_presigned_url_is_denied(s3: Any, presigner: Any, bkt: str) -> None:
+def test_expired_presigned_url_is_denied(
+    s3_gateway: GatewayProcess, s3: Any, presigner: Any, bkt: str
+) -> None:
     s3.put_object(Bucket=bkt, Key="k", Body=b"x")
     url = presigner.generate_presigned_url(
         "get_object", Params={"Bucket": bkt, "Key": "k"}, ExpiresIn=1
     )
     time.sleep(2.2)
-    response = httpx.get(url)
+    response = httpx.get(url, verify=s3_gateway.ssl_context)
     assert response.status_code == 403
     assert "Request has expired" in response.text
     assert parse_xml(response.content).findtext("Code") == "AccessDenied"
@@ -730,7 +730,9 @@ def _with_query(url: str, **changes: str) -> str:
     return parts._replace(query=urlencode(pairs, quote_via=quote)).geturl()
 
 
-def test_tampered_presigned_url_is_rejected(s3: Any, presigner: Any, bkt: str) -> None:
+def test_tampered_presigned_url_is_rejected(
+    s3_gateway: GatewayProcess, s3: Any, presigner: Any, bkt: str
+) -> None:
     s3.put_object(Bucket=bkt, Key="k", Body=b"x")
     s3.put_object(Bucket=bkt, Key="other", Body=b"y")
     url = presigner.generate_presigned_url(
@@ -743,16 +745,16 @@ def test_tampered_presigned_url_is_rejected(s3: Any, presigner: Any, bkt: str) -
         _with_query(url, **{"X-Amz-Expires": "3600"}),
         url.replace(f"/{bkt}/k?", f"/{bkt}/other?"),
     ):
-        response = httpx.get(tampered)
+        response = httpx.get(tampered, verify=s3_gateway.ssl_context)
         assert response.status_code == 403, tampered
         assert parse_xml(response.content).findtext("Code") == ("SignatureDoesNotMatch")
 
 
-def test_sigv2_presigned_url_is_refused(s3: Any, bkt: str) -> None:
+def test_sigv2_presigned_url_is_refused(s3_gateway: GatewayProcess, s3: Any, bkt: str) -> None:
     s3.put_object(Bucket=bkt, Key="k", Body=b"x")
     url = s3.generate_presigned_url("get_object", Params={"Bucket": bkt, "Key": "k"})
     assert "AWSAccessKeyId=" in url
-    response = httpx.get(url)
+    response = httpx.get(url, verify=s3_gateway.ssl_context)
     assert response.status_code == 400
     assert parse_xml(response.content).findtext("Code") == "InvalidRequest"
 
@@ -760,26 +762,29 @@ def test_sigv2_presigned_url_is_refused(s3: Any, bkt: str) -> None:
 # --- virtual-hosted-style addressing -------------------------------------------------------
 
 
-def test_virtual_hosted_style_raw(gateway_sqlite_local: GatewayProcess, s3: Any, bkt: str) -> None:
-    port = urlsplit(gateway_sqlite_local.s3_url).port
+def test_virtual_hosted_style_raw(s3_gateway: GatewayProcess, s3: Any, bkt: str) -> None:
+    port = urlsplit(s3_gateway.s3_url).port
     host = f"{bkt}.localhost:{port}"
-    put = raw_request(gateway_sqlite_local, "PUT", "/dir/vhost.txt", host=host, body=b"vhost")
+    put = raw_request(s3_gateway, "PUT", "/dir/vhost.txt", host=host, body=b"vhost")
     assert put.status_code == 200, put.text
     assert s3.get_object(Bucket=bkt, Key="dir/vhost.txt")["Body"].read() == b"vhost"
-    got = raw_request(gateway_sqlite_local, "GET", "/dir/vhost.txt", host=host)
+    got = raw_request(s3_gateway, "GET", "/dir/vhost.txt", host=host)
     assert got.status_code == 200
     assert got.content == b"vhost"
-    listing = raw_request(gateway_sqlite_local, "GET", "/", query="list-type=2", host=host)
+    listing = raw_request(s3_gateway, "GET", "/", query="list-type=2", host=host)
     assert listing.status_code == 200, listing.text
     root = parse_xml(listing.content)
     assert root.findtext(f"{NS}Name") == bkt
     assert [k.text for k in root.iter(f"{NS}Key")] == ["dir/vhost.txt"]
-    missing = raw_request(gateway_sqlite_local, "GET", "/nope", host=host)
+    missing = raw_request(s3_gateway, "GET", "/nope", host=host)
     assert_s3_error(missing, 404, "NoSuchKey")
 
 
+# Over HTTPS a client would check bkt.localhost against the certificate, and no certificate
+# can name *.localhost (OpenSSL refuses a wildcard right below a single-label name).
+@pytest.mark.schemes("http")
 def test_virtual_hosted_style_with_boto3(
-    gateway_sqlite_local: GatewayProcess, bkt: str, monkeypatch: pytest.MonkeyPatch
+    s3_gateway: GatewayProcess, bkt: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """boto3 in virtual addressing mode, with ``*.localhost`` resolving to loopback."""
     real_getaddrinfo = socket.getaddrinfo
@@ -790,12 +795,12 @@ def test_virtual_hosted_style_with_boto3(
         return real_getaddrinfo(host, *args, **kwargs)
 
     monkeypatch.setattr(socket, "getaddrinfo", resolve)
-    port = urlsplit(gateway_sqlite_local.s3_url).port
+    port = urlsplit(s3_gateway.s3_url).port
     seen_hosts: list[str] = []
     client = make_client(
         f"http://localhost:{port}",
-        gateway_sqlite_local.access_key,
-        gateway_sqlite_local.secret_key,
+        s3_gateway.access_key,
+        s3_gateway.secret_key,
         s3={"addressing_style": "virtual"},
     )
     client.meta.events.register(
@@ -811,13 +816,14 @@ def test_virtual_hosted_style_with_boto3(
     assert set(seen_hosts) == {f"{bkt}.localhost:{port}"}
 
 
-def test_path_style_still_works_with_localhost_host(
-    gateway_sqlite_local: GatewayProcess, bkt: str
-) -> None:
+def test_path_style_still_works_with_localhost_host(s3_gateway: GatewayProcess, bkt: str) -> None:
     """``Host: localhost`` (no bucket label) keeps path-style addressing."""
-    port = urlsplit(gateway_sqlite_local.s3_url).port
+    url = urlsplit(s3_gateway.s3_url)
     client = make_client(
-        f"http://localhost:{port}", gateway_sqlite_local.access_key, gateway_sqlite_local.secret_key
+        f"{url.scheme}://localhost:{url.port}",
+        s3_gateway.access_key,
+        s3_gateway.secret_key,
+        verify=s3_gateway.verify,
     )
     client.put_object(Bucket=bkt, Key="p", Body=b"path")
     assert client.get_object(Bucket=bkt, Key="p")["Body"].read() == b"path"

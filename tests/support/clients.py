@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, ClassVar
 
+import pytest
 from botocore.exceptions import ClientError
 
 from tests.support.gateway_server import REGION, GatewayProcess
@@ -42,6 +43,13 @@ _STRIPPED = frozenset({"PYTHONPATH", "PYTHONHOME", "PYTHONSTARTUP", "VIRTUAL_ENV
 
 
 # --- files ---------------------------------------------------------------------------
+
+
+def require_binary(binary: str) -> None:
+    """Skip the calling test when the client program ``binary`` is not installed
+    (``make test`` installs every one of them)."""
+    if not os.access(binary, os.X_OK):
+        pytest.skip(f"{binary} is not installed")
 
 
 def write_random_file(path: Path, size: int, block: int = MIB) -> None:
@@ -190,8 +198,10 @@ def run(
     gateway: GatewayProcess | None = None,
     check: bool = True,
     cwd: Path | None = None,
+    stdin: str | None = None,
 ) -> Result:
-    """Run a client command; with ``check``, a non-zero exit fails with the whole story."""
+    """Run a client command, feeding it ``stdin`` (nothing when None); with ``check``, a
+    non-zero exit fails with the whole story."""
     args = [str(arg) for arg in args]
     offset = gateway_log_offset(gateway)
     try:
@@ -200,7 +210,8 @@ def run(
             env=env,
             cwd=cwd,
             capture_output=True,
-            stdin=subprocess.DEVNULL,
+            input=None if stdin is None else stdin.encode(),
+            stdin=subprocess.DEVNULL if stdin is None else None,
             timeout=timeout,
             check=False,
         )
@@ -221,7 +232,8 @@ def run(
         completed.stderr.decode("utf-8", errors="replace"),
     )
     if check and result.returncode != 0:
-        raise AssertionError(describe(result, args, gateway, offset, "client command failed"))
+        shown = args if stdin is None else [*args, "<", shlex.quote(stdin)]
+        raise AssertionError(describe(result, shown, gateway, offset, "client command failed"))
     return result
 
 

@@ -47,7 +47,8 @@ class CoreFixture:
 
     def read(self, obj: StoredObject, start: int = 0, end: int | None = None) -> bytes:
         """The bytes ``[start, end)`` of ``obj``."""
-        return b"".join(self.storage.read_range(obj, start, obj.size if end is None else end))
+        views = self.storage.read_range(obj, start, obj.size if end is None else end)
+        return b"".join(map(bytes, views))
 
     def backend_bytes(self) -> int:
         """Total size of the files in the local backend directory."""

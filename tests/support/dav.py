@@ -10,8 +10,6 @@ command, its output and what the gateway logged meanwhile.
 from __future__ import annotations
 
 import re
-import shlex
-import subprocess
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -26,7 +24,6 @@ from tests.support.clients import (
     SMALL_TIMEOUT,
     Result,
     base_env,
-    describe,
     gateway_log_offset,
     gateway_log_since,
     rclone_env,
@@ -359,33 +356,5 @@ def run_cadaver(
     in ``workdir`` (where ``put``/``get`` find and leave local files)."""
     env = base_env(workdir / "home")
     env["HOME"] = str(cadaver_home(gateway, workdir))
-    args = [CADAVER, url]
     script = "".join(f"{command}\n" for command in commands)
-    offset = gateway_log_offset(gateway)
-    try:
-        completed = subprocess.run(
-            args,
-            env=env,
-            cwd=workdir,
-            input=script.encode(),
-            capture_output=True,
-            timeout=timeout,
-            check=False,
-        )
-    except subprocess.TimeoutExpired as exc:
-        partial = Result(
-            args, -1, exc.stdout or b"", (exc.stderr or b"").decode("utf-8", errors="replace")
-        )
-        raise AssertionError(
-            describe(partial, args, gateway, offset, f"cadaver timed out after {timeout} s")
-        ) from None
-    result = Result(
-        args,
-        completed.returncode,
-        completed.stdout,
-        completed.stderr.decode("utf-8", errors="replace"),
-    )
-    assert result.returncode == 0, describe(
-        result, [*args, "<", shlex.quote(script)], gateway, offset, "cadaver failed"
-    )
-    return result
+    return run([CADAVER, url], env=env, timeout=timeout, gateway=gateway, cwd=workdir, stdin=script)

@@ -6,23 +6,29 @@ Fixtures:
     A running gateway for each of the four combinations of metadata database
     (SQLite, PostgreSQL) and backend (local directory, S3 on moto). Tests that take
     it run four times. ``gateway_sqlite_local`` is the cheap single combination.
+``tls_pair`` / ``gateway_tls`` (session)
+    A self-signed certificate for localhost with its key, and one gateway (SQLite, local)
+    serving both listeners over HTTPS with it; its clients trust that certificate.
 ``s3_client`` / ``bucket``
     A boto3 client for the gateway's admin, and a fresh bucket (deleted afterwards
     with everything in it).
 ``start_gateway`` (function)
-    A factory to start extra gateways with custom environment (ports chosen here).
+    A factory to start extra gateways with custom environment (ports chosen here),
+    over HTTPS when given a certificate pair.
 """
 
 from __future__ import annotations
 
 import os
 import secrets
+import ssl
 import string
 import subprocess
 import sys
 import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 
@@ -30,6 +36,7 @@ import boto3
 import pytest
 from botocore.config import Config
 
+from gateway.tls import CertificatePair, write_self_signed
 from tests.support.net import free_port, wait_for_http
 
 REGION = "us-east-1"
@@ -48,10 +55,24 @@ class GatewayProcess:
     env: dict[str, str]
     log_path: Path
     extra: dict[str, Any] = field(default_factory=dict)
+    # The certificate clients must trust when the gateway serves HTTPS; None for HTTP.
+    ca_file: Path | None = None
+
+    @property
+    def verify(self) -> str | bool:
+        """boto3's ``verify``: the CA file over HTTPS, else True (the default trust)."""
+        return str(self.ca_file) if self.ca_file is not None else True
+
+    @cached_property
+    def ssl_context(self) -> ssl.SSLContext:
+        """httpx's ``verify``: a context trusting the CA file (the system's CAs without one)."""
+        return ssl.create_default_context(cafile=self.ca_file)
 
     def client(self, **config: Any) -> Any:
         """A boto3 S3 client for the admin, path-style addressing."""
-        return make_client(self.s3_url, self.access_key, self.secret_key, **config)
+        return make_client(
+            self.s3_url, self.access_key, self.secret_key, verify=self.verify, **config
+        )
 
     def cli(self, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
         """Run ``gateway <args>`` against this gateway's settings."""
@@ -79,8 +100,13 @@ class GatewayProcess:
                 self.process.wait()
 
 
-def make_client(endpoint: str, access_key: str, secret_key: str, **config: Any) -> Any:
-    """A boto3 S3 client with path-style addressing and a few retries."""
+def make_client(
+    endpoint: str, access_key: str, secret_key: str, *, verify: str | bool = True, **config: Any
+) -> Any:
+    """A boto3 S3 client with path-style addressing and a few retries.
+
+    ``verify`` is a CA bundle path for an HTTPS endpoint with a self-signed certificate.
+    """
     options: dict[str, Any] = {"s3": {"addressing_style": "path"}, "retries": {"max_attempts": 2}}
     options.update(config)
     return boto3.client(
@@ -89,6 +115,7 @@ def make_client(endpoint: str, access_key: str, secret_key: str, **config: Any) 
         aws_access_key_id=access_key,
         aws_secret_access_key=secret_key,
         region_name=REGION,
+        verify=verify,
         config=Config(**options),
     )
 
@@ -98,11 +125,21 @@ def random_key_id() -> str:
     return "GT" + "".join(secrets.choice(string.ascii_uppercase + string.digits) for _ in range(18))
 
 
-def launch(data_dir: Path, extra_env: dict[str, str] | None = None) -> GatewayProcess:
-    """Start ``gateway serve`` with its data under ``data_dir``; wait until healthy."""
+def launch(
+    data_dir: Path, extra_env: dict[str, str] | None = None, *, tls: CertificatePair | None = None
+) -> GatewayProcess:
+    """Start ``gateway serve`` with its data under ``data_dir``; wait until healthy.
+
+    With ``tls`` both listeners serve HTTPS with that pair, and the returned process's
+    URLs and clients use ``https`` and trust its certificate.
+    """
     data_dir.mkdir(parents=True, exist_ok=True)
     s3_port, http_port = free_port(), free_port()
     access_key, secret_key = random_key_id(), secrets.token_urlsafe(30)
+    tls_env = (
+        {} if tls is None else {"GATEWAY_TLS_CERT": str(tls.cert), "GATEWAY_TLS_KEY": str(tls.key)}
+    )
+    scheme = "http" if tls is None else "https"
     env = {
         **os.environ,
         "GATEWAY_DATA_DIR": str(data_dir),
@@ -112,6 +149,7 @@ def launch(data_dir: Path, extra_env: dict[str, str] | None = None) -> GatewayPr
         "GATEWAY_ADMIN_PASSWORD": secrets.token_urlsafe(12),
         "GATEWAY_ADMIN_ACCESS_KEY": access_key,
         "GATEWAY_ADMIN_SECRET_KEY": secret_key,
+        **tls_env,
         **(extra_env or {}),
     }
     log_path = data_dir / "gateway.log"
@@ -125,16 +163,17 @@ def launch(data_dir: Path, extra_env: dict[str, str] | None = None) -> GatewayPr
         )
     gateway = GatewayProcess(
         process,
-        f"http://127.0.0.1:{s3_port}",
-        f"http://127.0.0.1:{http_port}",
+        f"{scheme}://127.0.0.1:{s3_port}",
+        f"{scheme}://127.0.0.1:{http_port}",
         data_dir,
         env.get("GATEWAY_ADMIN_ACCESS_KEY", access_key),
         env.get("GATEWAY_ADMIN_SECRET_KEY", secret_key),
         env,
         log_path,
+        ca_file=None if tls is None else tls.cert,
     )
     try:
-        wait_for_http(f"{gateway.http_url}/healthz", timeout=60)
+        wait_for_http(f"{gateway.http_url}/healthz", timeout=60, context=gateway.ssl_context)
     except Exception:
         gateway.stop()
         raise RuntimeError(f"gateway did not start:\n{gateway.log()}") from None
@@ -172,13 +211,33 @@ def gateway_sqlite_local(tmp_path_factory: pytest.TempPathFactory) -> Iterator[G
     started.stop()
 
 
+@pytest.fixture(scope="session")
+def tls_pair(tmp_path_factory: pytest.TempPathFactory) -> CertificatePair:
+    """A self-signed certificate for localhost (and 127.0.0.1) with its key."""
+    return write_self_signed(tmp_path_factory.mktemp("tls"), days=2)
+
+
+@pytest.fixture(scope="session")
+def gateway_tls(
+    tmp_path_factory: pytest.TempPathFactory, tls_pair: CertificatePair
+) -> Iterator[GatewayProcess]:
+    """One gateway on the embedded defaults serving both listeners over HTTPS."""
+    started = launch(tmp_path_factory.mktemp("tls-gateway"), tls=tls_pair)
+    yield started
+    started.stop()
+
+
 @pytest.fixture
 def start_gateway(tmp_path: Path) -> Iterator[Callable[..., GatewayProcess]]:
-    """Start extra gateways with custom environment; all stopped after the test."""
+    """Start extra gateways with custom environment (HTTPS with ``tls``); stopped afterwards."""
     started: list[GatewayProcess] = []
 
-    def factory(extra_env: dict[str, str] | None = None, name: str = "gw") -> GatewayProcess:
-        process = launch(tmp_path / f"{name}-{len(started)}", extra_env)
+    def factory(
+        extra_env: dict[str, str] | None = None,
+        name: str = "gw",
+        tls: CertificatePair | None = None,
+    ) -> GatewayProcess:
+        process = launch(tmp_path / f"{name}-{len(started)}", extra_env, tls=tls)
         started.append(process)
         return process
 

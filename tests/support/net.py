@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import socket
+import ssl
 import time
 import urllib.error
 import urllib.request
@@ -20,15 +21,18 @@ def free_port() -> int:
         return port
 
 
-def wait_for_http(url: str, timeout: float = 30.0) -> None:
+def wait_for_http(
+    url: str, timeout: float = 30.0, *, context: ssl.SSLContext | None = None
+) -> None:
     """Return once ``url`` answers HTTP with any status; raise ``TimeoutError`` after ``timeout`` s.
 
-    An error status (404, 403, ...) counts as an answer: the server is up.
+    An error status (404, 403, ...) counts as an answer: the server is up. ``context``
+    verifies an ``https`` server (for instance one trusting a self-signed certificate).
     """
     deadline = time.monotonic() + timeout
     while True:
         try:
-            with urllib.request.urlopen(url, timeout=1.0):
+            with urllib.request.urlopen(url, timeout=1.0, context=context):
                 return
         except urllib.error.HTTPError:
             return

@@ -117,6 +117,18 @@ def test_corrupt_when_flips_one_byte_of_matching_keys(faulty: FaultyBlobStore) -
     assert faulty.get("chunks/bad") == data
 
 
+def test_corrupt_when_flips_one_byte_of_what_get_into_reads(faulty: FaultyBlobStore) -> None:
+    data = bytes(range(256)) * 4
+    faulty.put("chunks/bad", data)
+    faulty.put("chunks/empty", b"")
+    faulty.corrupt_when(lambda key: True)
+    corrupted = faulty.get_into("chunks/bad", lambda size: memoryview(bytearray(size)))
+    assert len(corrupted) == len(data)
+    assert sum(a != b for a, b in zip(corrupted, data, strict=True)) == 1
+    assert faulty.get_into("chunks/empty", lambda size: memoryview(bytearray(size))) == b""
+    assert faulty.calls["get_into"] == 2
+
+
 def test_calls_are_counted_per_operation_including_failures(faulty: FaultyBlobStore) -> None:
     faulty.put("a", b"1")
     faulty.put("b", b"2")

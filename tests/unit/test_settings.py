@@ -84,3 +84,27 @@ def test_shipped_example_config_is_valid() -> None:
     example = Path(__file__).resolve().parents[2] / "config" / "gateway.toml"
     settings = load_settings(example, environ={})
     assert settings.s3_listen == Listen("127.0.0.1", 9000)
+
+
+def test_tls_pair_from_file_environment_and_flags(tmp_path: Path) -> None:
+    assert load_settings(None, environ={}).url_scheme == "http"
+    config = tmp_path / "tls.toml"
+    config.write_text('tls_cert = "/etc/file/cert.pem"\ntls_key = "/etc/file/key.pem"\n')
+    from_file = load_settings(config, environ={})
+    assert (from_file.tls_cert, from_file.tls_key) == (
+        Path("/etc/file/cert.pem"),
+        Path("/etc/file/key.pem"),
+    )
+    assert from_file.url_scheme == "https"
+    environ = {"GATEWAY_TLS_CERT": "env/cert.pem", "GATEWAY_TLS_KEY": "env/key.pem"}
+    from_environment = load_settings(config, environ=environ, overrides={"tls_key": "flag.pem"})
+    assert from_environment.tls_cert == Path("env/cert.pem")
+    assert from_environment.tls_key == Path("flag.pem")
+
+
+@pytest.mark.parametrize(
+    "environ", [{"GATEWAY_TLS_CERT": "cert.pem"}, {"GATEWAY_TLS_KEY": "key.pem"}]
+)
+def test_tls_needs_certificate_and_key_together(environ: dict[str, str]) -> None:
+    with pytest.raises(SettingsError, match="both a certificate and its key"):
+        load_settings(None, environ=environ)

@@ -673,6 +673,45 @@ def test_sha256_mismatch_is_raised_by_the_read_that_reaches_the_end() -> None:
         body.read(1000)
 
 
+def read_into_pieces(body: VerifiedBody, size: int = 1000) -> bytes:
+    out, buffer = bytearray(), memoryview(bytearray(size))
+    while count := body.readinto(buffer):
+        out += buffer[:count]
+    return bytes(out)
+
+
+@pytest.mark.parametrize("size", [1, 777, 100_000])
+def test_readinto_gives_what_read_gives(size: int) -> None:
+    body, _ = plain_body(b"hello world" * 1000, sent=b"hello world" * 1000 + b"next request")
+    assert read_into_pieces(body, size) == b"hello world" * 1000
+    assert body.readinto(memoryview(bytearray(10))) == 0
+
+
+def test_readinto_raises_a_mismatch_at_the_end_and_again_later() -> None:
+    data = b"hello world" * 1000
+    body, _ = plain_body(data, sent=data.replace(b"w", b"W", 1))
+    with pytest.raises(XAmzContentSHA256Mismatch):
+        read_into_pieces(body)
+    with pytest.raises(XAmzContentSHA256Mismatch):
+        body.readinto(memoryview(bytearray(10)))
+
+
+def test_readinto_of_an_aws_chunked_body() -> None:
+    payload = b"0123456789" * 5000
+    framed = b"".join(
+        b"%x\r\n%s\r\n" % (len(piece), piece) for piece in (payload[:20_000], payload[20_000:])
+    )
+    framed += b"0\r\n\r\n"
+    headers = {
+        "content-length": str(len(framed)),
+        "x-amz-decoded-content-length": str(len(payload)),
+    }
+    kind = "STREAMING-UNSIGNED-PAYLOAD-TRAILER"
+    request = sign("PUT", "/bucket/key", headers=headers, body=framed, payload=kind)
+    body = verified_body(io.BytesIO(framed), auth(request), {**request.headers, **headers})
+    assert read_into_pieces(body, 7000) == payload
+
+
 def test_read_all_at_once() -> None:
     body, _ = plain_body(b"abc")
     assert body.read() == b"abc"

@@ -1,8 +1,10 @@
-"""Bucket operations: ListBuckets, CreateBucket, HeadBucket, DeleteBucket, location, versioning."""
+"""Bucket operations: ListBuckets, CreateBucket, HeadBucket, DeleteBucket, location."""
 
 from __future__ import annotations
 
+from gateway.core import access
 from gateway.errors import BucketAlreadyExistsError
+from gateway.s3.acl import requested_acl
 from gateway.s3.call import Call
 from gateway.s3.errors import BucketAlreadyExists, BucketAlreadyOwnedByYou
 from gateway.s3.response import Response
@@ -24,7 +26,9 @@ def CreateBucket(call: Call) -> Response:
 
     An optional CreateBucketConfiguration body must be well-formed; its location
     constraint is accepted whatever it says, since one gateway serves one region.
+    ``x-amz-acl: public-read`` opens the new bucket to anonymous reading.
     """
+    canned_acl = requested_acl(call.request.headers)
     body = call.read_document()
     if body.strip():
         parse(body, "CreateBucketConfiguration")
@@ -34,6 +38,8 @@ def CreateBucket(call: Call) -> Response:
         if exc.owner_id == call.user.id:
             raise BucketAlreadyOwnedByYou(BucketName=call.bucket) from exc
         raise BucketAlreadyExists(BucketName=call.bucket) from exc
+    if canned_acl != access.PRIVATE:
+        access.set_bucket_acl(call.storage, call.user, call.bucket, canned_acl, call.actor)
     return Response(200, {"Location": "/" + call.bucket})
 
 
@@ -56,9 +62,3 @@ def GetBucketLocation(call: Call) -> Response:
     if call.region != "us-east-1":
         root.text = call.region
     return Response.xml(root)
-
-
-def GetBucketVersioning(call: Call) -> Response:
-    """``GET /bucket?versioning``: versioning has never been enabled on any bucket."""
-    call.storage.bucket(call.user, call.bucket)
-    return Response.xml(document("VersioningConfiguration"))

@@ -158,41 +158,46 @@ def ListObjectsV2(call: Call) -> Response:
 
 
 def ListMultipartUploads(call: Call) -> Response:
-    """``GET /bucket?uploads``: uploads in progress under ``prefix``, by key and upload id."""
+    """``GET /bucket?uploads``: uploads in progress under ``prefix`` after the markers, by
+    key then start time, grouped at ``delimiter``; paged in the database."""
     query = call.request.query
     encode = _encoder(call)
     prefix = query.get("prefix", "")
+    delimiter = query.get("delimiter", "")
     max_uploads = _max_keys(call, "max-uploads")
-    marker = (query.get("key-marker", ""), query.get("upload-id-marker", ""))
-    uploads = sorted(
-        (
-            u
-            for u in call.storage.list_uploads(call.user, call.bucket)
-            if u.key.startswith(prefix) and (u.key, u.upload_id) > marker
-        ),
-        key=lambda u: (u.key, u.upload_id),
+    key_marker, upload_id_marker = query.get("key-marker", ""), query.get("upload-id-marker", "")
+    listing = call.storage.list_uploads(
+        call.user,
+        call.bucket,
+        prefix=prefix,
+        delimiter=delimiter,
+        key_marker=key_marker,
+        upload_id_marker=upload_id_marker,
+        max_uploads=max_uploads,
     )
-    page, truncated = uploads[:max_uploads], len(uploads) > max_uploads
     root = document(
         "ListMultipartUploadsResult",
         {
             "Bucket": call.bucket,
-            "KeyMarker": encode(marker[0]),
-            "UploadIdMarker": marker[1],
-            "NextKeyMarker": encode(page[-1].key) if truncated else None,
-            "NextUploadIdMarker": page[-1].upload_id if truncated else None,
+            "KeyMarker": encode(key_marker),
+            "UploadIdMarker": upload_id_marker,
+            "NextKeyMarker": encode(listing.next_key) if listing.next_key else None,
+            "NextUploadIdMarker": listing.next_upload_id,
             "Prefix": encode(prefix),
+            "Delimiter": encode(delimiter) if delimiter else None,
             "MaxUploads": max_uploads,
-            "IsTruncated": truncated,
+            "IsTruncated": listing.is_truncated,
             "EncodingType": query.get("encoding-type"),
         },
     )
     owner = {"ID": str(call.user.id), "DisplayName": call.user.name}
-    for upload in page:
+    for upload in listing.uploads:
         entry = add_all(
             add(root, "Upload"), {"Key": encode(upload.key), "UploadId": upload.upload_id}
         )
         add_all(add(entry, "Initiator"), owner)
         add_all(add(entry, "Owner"), owner)
         add_all(entry, {"StorageClass": "STANDARD", "Initiated": upload.created_at})
+    for common in listing.common_prefixes:
+        add_all(add(root, "CommonPrefixes"), {"Prefix": encode(common)})
     return Response.xml(root)
