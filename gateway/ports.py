@@ -301,6 +301,11 @@ class MetadataStore(Protocol):
         sharing the source's chunks. Destination rules are ``move_path``'s."""
         ...
 
+    def known_chunks(self, content_ids: Sequence[str]) -> set[str]:
+        """Which of these content ids have a chunk now (a read: the answer may be stale by
+        the time it is used, so a caller goes on to ``touch_chunks`` the ones it reuses)."""
+        ...
+
     def touch_chunks(self, content_ids: Sequence[str]) -> dict[str, Chunk]:
         """Mark the chunks of these content ids as in use now (so GC spares them).
 

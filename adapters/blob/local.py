@@ -29,6 +29,7 @@ import os
 import re
 import stat
 import tempfile
+import threading
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 
@@ -109,8 +110,10 @@ class LocalBlobStore:
     ``put`` is atomic (temp file, then rename) but returns before the bytes are
     on disk; ``flush`` makes every earlier ``put`` durable with one ``syncfs``
     of the store's file system, which costs far less than an fsync of every
-    file and directory. ``delete`` is not made durable: after a crash a deleted
-    object may reappear, which a content-addressed store tolerates as garbage. Empty
+    file and directory. Concurrent ``flush`` calls share their ``syncfs``: a call
+    returns as soon as one that started after it was made has finished. ``delete``
+    is not made durable: after a crash a deleted object may reappear, which a
+    content-addressed store tolerates as garbage. Empty
     directories are left in place so a concurrent ``put`` never loses the
     directory it is writing into. Any ``OSError`` becomes
     ``BlobStoreUnavailable``.
@@ -125,6 +128,12 @@ class LocalBlobStore:
             raise BlobStoreUnavailable(
                 f"cannot create blob store root {self._root}: {exc}"
             ) from exc
+        # Flush requests are numbered; ``_flushed`` is the highest number a finished
+        # syncfs covers (it started after that request was made).
+        self._requests = 0
+        self._flushed = 0
+        self._request_lock = threading.Lock()
+        self._sync_lock = threading.Lock()
 
     @property
     def root(self) -> Path:
@@ -247,6 +256,19 @@ class LocalBlobStore:
 
     def flush(self) -> None:
         """Make every ``put`` that returned before this call durable (file and entry)."""
+        with self._request_lock:
+            self._requests += 1
+            request = self._requests
+        with self._sync_lock:
+            if self._flushed >= request:
+                return
+            with self._request_lock:
+                covered = self._requests
+            self._sync()
+            self._flushed = covered
+
+    def _sync(self) -> None:
+        """One syncfs of the store's file system (a full sync where syncfs is missing)."""
         try:
             fd = os.open(self._root, os.O_RDONLY | os.O_DIRECTORY)
             try:

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import threading
+import weakref
+from contextlib import AbstractContextManager, nullcontext
 from pathlib import Path
 from typing import Any
 
@@ -38,6 +41,22 @@ def _configure_sqlite(engine: Engine) -> None:
     def _on_begin(connection: Any) -> None:
         immediate = connection.get_execution_options().get("sqlite_immediate", False)
         connection.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
+
+
+_WRITER_LOCKS: weakref.WeakKeyDictionary[Engine, threading.RLock] = weakref.WeakKeyDictionary()
+_WRITER_LOCKS_GUARD = threading.Lock()
+
+
+def writer_lock(engine: Engine) -> AbstractContextManager[Any]:
+    """What a write transaction on ``engine`` holds from before its BEGIN until after its
+    COMMIT: on SQLite one lock per engine, so this process's writers queue here and each
+    starts the moment the previous one ends, instead of polling SQLite's busy handler,
+    which sleeps for milliseconds at a time; other databases lock rows, not the
+    database, and get no lock. Re-entrant, as a nested write fails on SQLite anyway."""
+    if engine.dialect.name != "sqlite":
+        return nullcontext()
+    with _WRITER_LOCKS_GUARD:
+        return _WRITER_LOCKS.setdefault(engine, threading.RLock())
 
 
 def make_engine(url: str) -> Engine:

@@ -19,6 +19,7 @@ from sqlalchemy import (
     Engine,
     Table,
     and_,
+    bindparam,
     case,
     delete,
     exists,
@@ -35,6 +36,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from adapters.sql import version_commit
 from adapters.sql.models import (
     AccessKeyRow,
     ApiTokenRow,
@@ -63,6 +65,7 @@ from adapters.sql.object_features import (
 )
 from adapters.sql.repository import SqlRepository, starts_with
 from adapters.sql.upload_listing import upload_cursor_condition
+from adapters.sql.version_commit import ManifestRef
 from gateway.errors import (
     BucketAlreadyExistsError,
     BucketNotEmptyError,
@@ -99,6 +102,39 @@ from gateway.records import (
 # The chunks table itself: its upload hot path runs Core statements (declarative typing
 # only promises a FromClause).
 _CHUNKS = cast(Table, ChunkRow.__table__)
+
+
+_KNOWN_CHUNKS = select(_CHUNKS.c.content_id).where(
+    _CHUNKS.c.content_id.in_(bindparam("content_ids", expanding=True))
+)
+_ACTIVE_KEY = (
+    select(
+        AccessKeyRow.access_key_id,
+        AccessKeyRow.created_at,
+        AccessKeyRow.secret,
+        UserRow.id,
+        UserRow.name,
+        UserRow.is_admin,
+        UserRow.created_at,
+        UserRow.password_hash,
+    )
+    .join(UserRow, AccessKeyRow.user_id == UserRow.id)
+    .where(AccessKeyRow.access_key_id == bindparam("key_id"), AccessKeyRow.revoked_at.is_(None))
+)
+_BUCKET_BY_NAME = (
+    select(
+        BucketRow.id,
+        BucketRow.name,
+        BucketRow.owner_id,
+        UserRow.name,
+        BucketRow.created_at,
+        BucketRow.anonymous_read,
+        BucketRow.versioning,
+        BucketRow.cors,
+    )
+    .join(UserRow, BucketRow.owner_id == UserRow.id)
+    .where(BucketRow.name == bindparam("bucket_name"))
+)
 
 
 def _now() -> datetime:
@@ -291,21 +327,19 @@ class SqlMetadata(SqlRepository):
                 raise NotFoundError(f"no access key {access_key_id!r}")
 
     def lookup_access_key(self, access_key_id: str) -> tuple[AccessKey, User] | None:
-        """The active (not revoked) key with this id and its user, secret included."""
-        query = (
-            select(AccessKeyRow, UserRow)
-            .join(UserRow)
-            .where(AccessKeyRow.access_key_id == access_key_id, AccessKeyRow.revoked_at.is_(None))
+        """The active (not revoked) key with this id and its user, secret included.
+
+        Every signed request asks this: one pre-built statement, no ORM.
+        """
+        with self._connection() as connection:
+            found = connection.execute(_ACTIVE_KEY, {"key_id": access_key_id}).first()
+        if found is None:
+            return None
+        key_id, key_created, secret, user_id, name, is_admin, created, password_hash = found
+        return (
+            AccessKey(key_id, name, _aware(key_created), None, secret),
+            User(user_id, name, is_admin, _aware(created), password_hash),
         )
-        with self._read() as session:
-            found = session.execute(query).first()
-            if found is None:
-                return None
-            key, user = found
-            return (
-                AccessKey(key.access_key_id, user.name, _aware(key.created_at), None, key.secret),
-                _user(user),
-            )
 
     # --- bearer tokens ---------------------------------------------------------------
 
@@ -439,10 +473,22 @@ class SqlMetadata(SqlRepository):
             raise BucketAlreadyExistsError(existing.owner_id) from exc
 
     def get_bucket(self, name: str) -> Bucket | None:
-        """The bucket called ``name``, or None."""
-        with self._read() as session:
-            found = session.execute(self._bucket_query().where(BucketRow.name == name)).first()
-            return self._bucket(*found) if found else None
+        """The bucket called ``name``, or None (one pre-built statement: most requests ask)."""
+        with self._connection() as connection:
+            found = connection.execute(_BUCKET_BY_NAME, {"bucket_name": name}).first()
+        if found is None:
+            return None
+        bucket_id, bucket_name, owner_id, owner, created, anonymous_read, versioning, cors = found
+        return Bucket(
+            bucket_id,
+            bucket_name,
+            owner_id,
+            owner,
+            _aware(created),
+            anonymous_read,
+            versioning,
+            cors=cors,
+        )
 
     def list_buckets(self, owner_id: int | None = None) -> list[Bucket]:
         """Buckets of one owner (or all), by name."""
@@ -465,6 +511,13 @@ class SqlMetadata(SqlRepository):
             self._audit(session, actor, "DeleteBucket", bucket.name)
 
     # --- chunks ----------------------------------------------------------------------
+
+    def known_chunks(self, content_ids: Sequence[str]) -> set[str]:
+        """Which of these content ids have a chunk now (no lock taken, nothing written)."""
+        if not content_ids:
+            return set()
+        with self._connection() as connection:
+            return set(connection.scalars(_KNOWN_CHUNKS, {"content_ids": list(content_ids)}))
 
     def touch_chunks(self, content_ids: Sequence[str]) -> dict[str, Chunk]:
         """Mark the chunks of these content ids as in use now and return them by content id.
@@ -616,40 +669,33 @@ class SqlMetadata(SqlRepository):
 
     # --- manifests -------------------------------------------------------------------
 
-    def _new_manifest(self, session: Session, entries: Sequence[ManifestEntry]) -> ManifestRow:
-        manifest = ManifestRow(size=sum(e.length for e in entries), created_at=_now())
-        session.add(manifest)
+    @staticmethod
+    def _new_manifest(session: Session, entries: Sequence[ManifestEntry]) -> ManifestRef:
         session.flush()
-        if entries:
-            session.execute(
-                insert(ManifestEntryRow),
-                [
-                    {
-                        "manifest_id": manifest.id,
-                        "seq": seq,
-                        "offset": e.offset,
-                        "length": e.length,
-                        "chunk_id": e.chunk_id,
-                    }
-                    for seq, e in enumerate(entries)
-                ],
-            )
-        self._adjust_refcounts(session, manifest.id, +1)
-        return manifest
+        return version_commit.new_manifest(session.connection(), entries, _now())
 
-    def _copy_manifest(self, session: Session, source_ids: Sequence[int]) -> ManifestRow:
+    @staticmethod
+    def _copy_manifest(session: Session, source_ids: Sequence[int]) -> ManifestRef:
         """A new manifest holding the entries of ``source_ids`` one after the other."""
-        manifest = ManifestRow(size=0, created_at=_now())
-        session.add(manifest)
         session.flush()
+        connection = session.connection()
+        totals = {
+            manifest_id: (int(count), int(size))
+            for manifest_id, count, size in connection.execute(
+                select(
+                    ManifestEntryRow.manifest_id,
+                    func.count(),
+                    func.coalesce(func.sum(ManifestEntryRow.length), 0),
+                )
+                .where(ManifestEntryRow.manifest_id.in_(source_ids))
+                .group_by(ManifestEntryRow.manifest_id)
+            )
+        }
+        size = sum(totals.get(source_id, (0, 0))[1] for source_id in source_ids)
+        manifest = ManifestRef(version_commit.insert_manifest(connection, size, _now()), size)
         seq_base = offset_base = 0
         for source_id in source_ids:
-            count, size = session.execute(
-                select(func.count(), func.coalesce(func.sum(ManifestEntryRow.length), 0)).where(
-                    ManifestEntryRow.manifest_id == source_id
-                )
-            ).one()
-            session.execute(
+            connection.execute(
                 insert(ManifestEntryRow).from_select(
                     ["manifest_id", "seq", "offset", "length", "chunk_id"],
                     select(
@@ -661,52 +707,20 @@ class SqlMetadata(SqlRepository):
                     ).where(ManifestEntryRow.manifest_id == source_id),
                 )
             )
-            seq_base += int(count)
-            offset_base += int(size)
-        manifest.size = offset_base
-        self._adjust_refcounts(session, manifest.id, +1)
+            count, part_size = totals.get(source_id, (0, 0))
+            seq_base += count
+            offset_base += part_size
+        version_commit.add_references(connection, [manifest.id])
         return manifest
-
-    def _adjust_refcounts(
-        self, session: Session, manifest_ids: int | Sequence[int], sign: int
-    ) -> None:
-        """Add ``sign`` times each chunk's number of entries in the manifests to its refcount."""
-        ids = [manifest_ids] if isinstance(manifest_ids, int) else list(manifest_ids)
-        per_chunk = (
-            select(func.count())
-            .where(
-                ManifestEntryRow.manifest_id.in_(ids),
-                ManifestEntryRow.chunk_id == ChunkRow.id,
-            )
-            .correlate(ChunkRow)
-            .scalar_subquery()
-        )
-        values: dict[str, Any] = {"refcount": ChunkRow.refcount + sign * per_chunk}
-        if sign < 0:
-            # The grace period of a chunk that just lost its last reference starts now.
-            values["touched_at"] = _now()
-        session.execute(
-            update(ChunkRow)
-            .where(
-                ChunkRow.id.in_(
-                    select(ManifestEntryRow.chunk_id).where(ManifestEntryRow.manifest_id.in_(ids))
-                )
-            )
-            .values(**values)
-            .execution_options(synchronize_session=False)
-        )
 
     def _drop_manifest(self, session: Session, manifest_id: int) -> None:
         self._drop_manifests(session, [manifest_id])
 
-    def _drop_manifests(self, session: Session, manifest_ids: Sequence[int]) -> None:
+    @staticmethod
+    def _drop_manifests(session: Session, manifest_ids: Sequence[int]) -> None:
         """Delete manifests and their entries, releasing one reference per entry."""
-        if manifest_ids:
-            self._adjust_refcounts(session, manifest_ids, -1)
-            session.execute(
-                delete(ManifestEntryRow).where(ManifestEntryRow.manifest_id.in_(manifest_ids))
-            )
-            session.execute(delete(ManifestRow).where(ManifestRow.id.in_(manifest_ids)))
+        session.flush()
+        version_commit.drop_manifests(session.connection(), manifest_ids, _now())
 
     def chunk_locations(self, manifest_id: int, start: int, end: int) -> list[ChunkLocation]:
         """Entries of a manifest overlapping plain bytes ``[start, end)``, in order."""
@@ -746,44 +760,26 @@ class SqlMetadata(SqlRepository):
             found = self._current(session, bucket_id, key)
             return _stored(*found) if found else None
 
-    def _lock_object(self, session: Session, bucket_id: int, key: str) -> ObjectRow:
+    @staticmethod
+    def _lock_object(session: Session, bucket_id: int, key: str) -> ObjectRow:
         """The object row of ``key``, created if needed, locked until the transaction ends."""
-        session.execute(
-            self._insert(ObjectRow).values(bucket_id=bucket_id, key=key).on_conflict_do_nothing()
-        )
-        row = session.scalar(
-            select(ObjectRow)
-            .where(ObjectRow.bucket_id == bucket_id, ObjectRow.key == key)
-            .with_for_update()
-        )
+        session.flush()
+        locked = version_commit.lock_object(session.connection(), bucket_id, key)
+        row = session.get(ObjectRow, locked.id)
         assert row is not None
         return row
 
     @staticmethod
     def _versioning(session: Session, bucket_id: int) -> str:
         """The bucket's versioning status as of this transaction."""
-        return session.scalar(select(BucketRow.versioning).where(BucketRow.id == bucket_id)) or ""
+        return version_commit.bucket_versioning(session.connection(), bucket_id)
 
-    def _retire_current(self, session: Session, object_id: int, status: str) -> None:
-        """Make room for a new current version of the object under versioning ``status``.
-
-        Unless versioning is enabled the object's null version goes for good, releasing
-        its chunks; any other current version stays, no longer current.
-        """
-        if status != VERSIONING_ENABLED:
-            null = session.scalar(
-                select(VersionRow).where(VersionRow.object_id == object_id, VersionRow.null_version)
-            )
-            if null is not None:
-                session.delete(null)
-                session.flush()
-                self._drop_manifest(session, null.manifest_id)
-        session.execute(
-            update(VersionRow)
-            .where(VersionRow.object_id == object_id, VersionRow.is_current)
-            .values(is_current=False)
-            .execution_options(synchronize_session=False)
-        )
+    @staticmethod
+    def _retire_current(session: Session, object_id: int, status: str) -> None:
+        """Make room for a new current version of the object under versioning ``status``
+        (see ``version_commit.retire_current``)."""
+        session.flush()
+        version_commit.retire_current(session.connection(), object_id, status, _now())
 
     def _add_delete_marker(self, session: Session, object_id: int, status: str) -> VersionRow:
         """A new current delete marker (over an empty manifest); the caller retired the old."""
@@ -810,7 +806,7 @@ class SqlMetadata(SqlRepository):
         session: Session,
         bucket: Bucket,
         key: str,
-        manifest: ManifestRow,
+        manifest: ManifestRef,
         etag: str,
         attributes: ObjectAttributes,
         actor: Actor,
@@ -820,40 +816,69 @@ class SqlMetadata(SqlRepository):
         parts: Sequence[ObjectPart] = (),
         condition: WriteCondition | None = None,
     ) -> StoredObject:
-        obj = self._lock_object(session, bucket.id, key)
-        check_condition(session, obj.id, condition)
-        status = self._versioning(session, bucket.id)
-        self._retire_current(session, obj.id, status)
-        version = VersionRow(
-            object_id=obj.id,
+        """Make the manifest the current version of ``key``, with its change-feed and audit
+        rows: Core statements only, as this is every write's commit."""
+        session.flush()
+        connection = session.connection()
+        locked = version_commit.lock_object(connection, bucket.id, key)
+        object_id = locked.id
+        check_condition(session, object_id, condition)
+        status = version_commit.bucket_versioning(connection, bucket.id)
+        now = _now()
+        if not locked.created:
+            version_commit.retire_current(connection, object_id, status, now)
+        stored = StoredObject(
+            bucket_id=bucket.id,
+            key=key,
             version_id=uuid.uuid4().hex,
             manifest_id=manifest.id,
-            is_current=True,
             size=manifest.size,
             etag=etag,
-            content_type=attributes.content_type,
-            user_metadata=dict(attributes.user_metadata),
-            headers=dict(attributes.headers),
-            canned_acl=attributes.canned_acl,
-            created_at=_now(),
+            last_modified=now,
+            attributes=replace(
+                attributes,
+                user_metadata=dict(attributes.user_metadata),
+                headers=dict(attributes.headers),
+                tags=dict(attributes.tags),
+            ),
             null_version=status != VERSIONING_ENABLED,
-            **version_columns(attributes, checksum, parts),
+            versioned=bool(status),
+            checksum=checksum,
+            parts=tuple(parts),
         )
-        session.add(version)
-        session.flush()
-        session.add(
-            ChangeRow(
-                bucket=bucket.name,
-                key=key,
-                event="put",
-                version_id=version.version_id,
-                size=version.size,
-                etag=etag,
-                at=version.created_at,
-            )
+        version_commit.insert_version(
+            connection,
+            {
+                "object_id": object_id,
+                "version_id": stored.version_id,
+                "manifest_id": manifest.id,
+                "is_current": True,
+                "size": manifest.size,
+                "etag": etag,
+                "content_type": attributes.content_type,
+                "user_metadata": stored.attributes.user_metadata,
+                "headers": stored.attributes.headers,
+                "canned_acl": attributes.canned_acl,
+                "created_at": now,
+                "null_version": stored.null_version,
+                "is_delete_marker": False,
+                **version_columns(attributes, checksum, parts),
+            },
         )
-        self._audit(session, actor, action, bucket.name, key)
-        return _stored(obj, version, versioned=bool(status))
+        version_commit.record_change(
+            connection,
+            {
+                "bucket": bucket.name,
+                "key": key,
+                "event": "put",
+                "version_id": stored.version_id,
+                "size": manifest.size,
+                "etag": etag,
+                "at": now,
+            },
+        )
+        version_commit.record_audit(connection, actor, action, bucket.name, key, now=now)
+        return stored
 
     def commit_object(
         self,
@@ -1812,17 +1837,6 @@ class SqlMetadata(SqlRepository):
         key: str | None = None,
         detail: str | None = None,
     ) -> None:
-        session.add(
-            AuditRow(
-                at=_now(),
-                user_id=actor.user_id,
-                access_key_id=actor.access_key_id,
-                protocol=actor.protocol,
-                action=action,
-                bucket=bucket,
-                key=key,
-                detail=detail,
-                request_id=actor.request_id,
-                remote_addr=actor.remote_addr,
-            )
+        version_commit.record_audit(
+            session.connection(), actor, action, bucket, key, detail, now=_now()
         )

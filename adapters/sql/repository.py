@@ -6,9 +6,10 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
-from sqlalchemy import Engine
+from sqlalchemy import Connection, Engine
 from sqlalchemy.orm import Session
 
+from adapters.sql.engine import writer_lock
 from gateway.core.names import key_successor
 
 
@@ -34,6 +35,13 @@ class SqlRepository:
     def __init__(self, engine: Engine) -> None:
         self._engine = engine
         self._write_engine = engine.execution_options(sqlite_immediate=True)
+        self._writer_lock = writer_lock(engine)
+
+    @contextmanager
+    def _connection(self) -> Iterator[Connection]:
+        """A read transaction on a plain connection, for pre-built Core statements."""
+        with self._engine.connect() as connection:
+            yield connection
 
     @contextmanager
     def _read(self) -> Iterator[Session]:
@@ -42,5 +50,9 @@ class SqlRepository:
 
     @contextmanager
     def _write(self) -> Iterator[Session]:
-        with Session(self._write_engine, expire_on_commit=False) as session, session.begin():
+        with (
+            self._writer_lock,
+            Session(self._write_engine, expire_on_commit=False) as session,
+            session.begin(),
+        ):
             yield session

@@ -101,11 +101,13 @@ class ChunkStore:
 
         The chunks are touched, so garbage collection spares them for its grace period;
         the caller must reference them (commit a manifest) within that period, and
-        ``flush`` before committing. However many chunks there are, one metadata
-        transaction looks them up and one records those that were new.
+        ``flush`` before committing. However many chunks there are, one read looks them
+        up, one write transaction touches those found and one records those that were new
+        (content that is all new or all known takes one write transaction).
         """
         ids = [self._content_id(plain) for plain in plains]
-        found = self._metadata.touch_chunks(list(set(ids)))
+        known = self._metadata.known_chunks(list(dict.fromkeys(ids)))
+        found = self._metadata.touch_chunks(sorted(known)) if known else {}
         written: dict[str, NewChunk] = {}
         for cid, plain in zip(ids, plains, strict=True):
             if cid not in found and cid not in written:

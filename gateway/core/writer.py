@@ -13,14 +13,17 @@ from __future__ import annotations
 
 import hashlib
 from collections import deque
+from collections.abc import Callable
 from concurrent.futures import Executor, Future
 from dataclasses import dataclass
-from typing import Protocol, runtime_checkable
+from typing import Protocol, TypeVar, runtime_checkable
 
 from gateway.core.buffer_pool import BufferPool
 from gateway.core.chunk_store import ChunkStore
 from gateway.core.chunker import Bytes, Chunker, ChunkSizes, Cut
 from gateway.records import Chunk, ManifestEntry
+
+_T = TypeVar("_T")
 
 READ_SIZE = 1 << 20
 # Chunk bytes handed to the pool and not yet stored, per upload.
@@ -28,6 +31,9 @@ MAX_IN_FLIGHT = 16 << 20
 # Stored chunks are flushed to durable storage in the background every this many bytes,
 # so the final flush before the commit has little left to write.
 FLUSH_INTERVAL = 64 << 20
+# A body announced at most this big is stored in the caller's thread: for so few bytes,
+# handing the work to the pool and the digest lane costs more than the work itself.
+INLINE_BODY = 256 << 10
 
 
 class Readable(Protocol):
@@ -93,7 +99,11 @@ class ObjectWriter:
         self._chunks = chunks
         self._executor = executor
         self._digest_lane = digest_lane
-        self._chunker = Chunker(sizes, first_block=size_hint, pool=blocks)
+        # One byte more than the hint: the read that finds the end of a body of exactly
+        # the hinted size still has room, instead of leasing a second, full-size block.
+        first_block = None if size_hint is None else size_hint + 1
+        self._chunker = Chunker(sizes, first_block=first_block, pool=blocks)
+        self._inline = size_hint is not None and size_hint <= INLINE_BODY
         self._max_in_flight = max_in_flight
         self._pending: deque[_Batch] = deque()
         self._pending_bytes = 0
@@ -164,11 +174,22 @@ class ObjectWriter:
         size = len(cut.data)
         while self._pending and self._pending_bytes + size > self._max_in_flight:
             self._collect()
-        digested = self._digest_lane.submit(self._md5.update, cut.data)
-        stored = self._executor.submit(self._chunks.store_many, cut.chunks())
+        digested = self._run(self._digest_lane, self._md5.update, cut.data)
+        stored = self._run(self._executor, self._chunks.store_many, cut.chunks())
         self._pending.append(_Batch(self._size, cut.lengths, stored, digested))
         self._size += size
         self._pending_bytes += size
+
+    def _run(self, executor: Executor, task: Callable[..., _T], *args: object) -> Future[_T]:
+        """``task(*args)`` on ``executor``, or done at once in this thread for a small body."""
+        if not self._inline:
+            return executor.submit(task, *args)
+        future: Future[_T] = Future()
+        try:
+            future.set_result(task(*args))
+        except Exception as exc:
+            future.set_exception(exc)
+        return future
 
     def _collect(self) -> None:
         """Wait for the oldest batch, record its entries and release its chunks."""
