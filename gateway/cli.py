@@ -1,4 +1,5 @@
-"""The ``gateway`` command: serve, migrate, users, keys, tokens, buckets, gc, fsck, stats, tls."""
+"""The ``gateway`` command: serve, worker, jobs, migrate, users, keys, tokens, buckets, gc,
+fsck, stats, tls."""
 
 from __future__ import annotations
 
@@ -27,6 +28,7 @@ from gateway.core.keyring import generate_master_key
 from gateway.core.storage import Storage
 from gateway.core.upload_expiry import expire_uploads
 from gateway.errors import BucketNotFoundError, GatewayError
+from gateway.records import JOB_FAILED, JOB_STATES, Job, JobStats
 from gateway.settings import Settings, SettingsError, load_settings
 
 EXIT_OK, EXIT_PROBLEMS, EXIT_USAGE = 0, 1, 2
@@ -64,6 +66,9 @@ def _print_banner(settings: Settings, storage: Storage) -> None:
         f"  health        {http_url}/healthz",
         f"  metadata      {_redact(settings.effective_database_url)}",
         f"  backend       {settings.effective_backend_url}",
+        f"  jobs          {settings.worker_threads} worker threads (`gateway jobs` shows the queue)"
+        if settings.worker_threads
+        else "  jobs          no workers here (GATEWAY_WORKER_THREADS=0): run `gateway worker`",
     ]
     if settings.tls_cert is not None:
         lines.append(f"  TLS           certificate {settings.tls_cert}")
@@ -109,6 +114,71 @@ def cmd_serve(args: argparse.Namespace) -> int:
     _print_banner(settings, storage)
     serve_forever(settings, storage, tls)
     return EXIT_OK
+
+
+def cmd_worker(args: argparse.Namespace) -> int:
+    """Run pipeline jobs in this process until SIGINT or SIGTERM (the server's own
+    workers do the same; this adds capacity)."""
+    from gateway.workers import run_worker_forever
+
+    settings = _settings(args)
+    if args.threads is not None and args.threads < 1:
+        raise SettingsError("--threads must be at least 1")
+    kinds = [kind.strip() for kind in args.kinds.split(",") if kind.strip()] if args.kinds else None
+    storage = _storage(settings)
+    try:
+        run_worker_forever(settings, storage, args.threads or settings.worker_threads or 2, kinds)
+    finally:
+        storage.close()
+    return EXIT_OK
+
+
+def cmd_jobs(args: argparse.Namespace) -> int:
+    """Show the job queue (depth per kind and state, parked failures); ``retry ID``
+    re-queues a parked job, ``probe N`` enqueues N probe jobs."""
+    from gateway.core.pipeline.probe import PROBE
+    from gateway.workers import open_job_queue
+
+    settings = _settings(args)
+    storage = _storage(settings)
+    try:
+        queue = open_job_queue(settings, storage)
+        if args.action == "retry":
+            if args.number is None:
+                raise SettingsError("usage: gateway jobs retry ID")
+            if not queue.retry(args.number):
+                print(f"gateway: no parked (failed) job {args.number}", file=sys.stderr)
+                return EXIT_PROBLEMS
+            print(f"job {args.number} queued again")
+            return EXIT_OK
+        if args.action == "probe":
+            count = 1 if args.number is None else args.number
+            if count < 1:
+                raise SettingsError("usage: gateway jobs probe N (N >= 1)")
+            payload = {"seconds": args.seconds} if args.seconds else {}
+            ids = queue.enqueue_many(PROBE, [payload] * count)
+            print(f"enqueued {len(ids)} probe jobs (ids {ids[0]}..{ids[-1]})")
+            return EXIT_OK
+        _print_jobs(queue.stats(), queue.list_jobs(JOB_FAILED, args.limit))
+        return EXIT_OK
+    finally:
+        storage.close()
+
+
+def _print_jobs(stats: JobStats, parked: list[Job]) -> None:
+    print(f"{'kind':<16} " + " ".join(f"{state:>9}" for state in JOB_STATES))
+    for kind in sorted({kind for kind, _ in stats.depth}):
+        counts = " ".join(f"{stats.depth.get((kind, state), 0):>9}" for state in JOB_STATES)
+        print(f"{kind:<16} {counts}")
+    oldest = stats.oldest_queued_seconds
+    print(f"oldest queued job: {'none' if oldest is None else f'{oldest:.1f} s old'}")
+    print(f"parked (failed) jobs: {stats.failed}")
+    for job in parked:
+        finished = f"{job.finished_at:%Y-%m-%d %H:%M:%S}" if job.finished_at else "?"
+        print(
+            f"  {job.id}\t{job.kind}\tattempts {job.attempts}/{job.max_attempts}\t"
+            f"{finished}\t{job.last_error or ''}"
+        )
 
 
 def cmd_migrate(args: argparse.Namespace) -> int:
@@ -331,6 +401,20 @@ def build_parser() -> argparse.ArgumentParser:
         return sub
 
     command(commands, "serve", cmd_serve)
+    worker = command(commands, "worker", cmd_worker)
+    worker.add_argument("--threads", type=int, help="worker threads (GATEWAY_WORKER_THREADS)")
+    worker.add_argument("--kinds", help="only these job kinds, comma-separated (default: all)")
+    jobs = command(commands, "jobs", cmd_jobs)
+    jobs.add_argument(
+        "action",
+        nargs="?",
+        choices=["list", "retry", "probe"],
+        default="list",
+        help="list (default), retry ID, or probe N",
+    )
+    jobs.add_argument("number", nargs="?", type=int, help="the job ID, or how many probes")
+    jobs.add_argument("--seconds", type=float, help="probe: hold each job this long")
+    jobs.add_argument("--limit", type=int, default=20, help="list: parked jobs shown")
     command(commands, "migrate", cmd_migrate)
     users = commands.add_parser("user", help="manage users").add_subparsers(
         dest="action", required=True

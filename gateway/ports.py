@@ -20,6 +20,8 @@ from gateway.records import (
     Chunk,
     ChunkLocation,
     FolderListing,
+    Job,
+    JobStats,
     ManifestEntry,
     NewChunk,
     ObjectAttributes,
@@ -555,4 +557,114 @@ class MetadataStore(Protocol):
 
     def record_audit(self, actor: Actor, action: str, detail: str | None = None) -> None:
         """Record an administrative action that changes no namespace row."""
+        ...
+
+
+@runtime_checkable
+class JobQueue(Protocol):
+    """The durable pipeline queue: jobs claimed under a lease, run at least once.
+
+    A job is a ``kind`` (naming the handler that runs it) and a JSON ``payload``. It is
+    queued, claimed by one worker at a time (``running``, under a lease that worker renews
+    while it works), and ends ``done`` or, after ``max_attempts`` claims, ``failed``
+    (parked until an operator retries it). A job whose lease expires (its worker died or
+    hung) is claimable again: handlers MUST be idempotent, since a job may run more than
+    once. Worker ids are opaque strings unique per worker thread.
+    """
+
+    def enqueue(
+        self,
+        kind: str,
+        payload: dict[str, Any],
+        *,
+        dedupe_key: str | None = None,
+        max_attempts: int | None = None,
+        delay_seconds: float = 0.0,
+    ) -> int:
+        """Queue a job in a transaction of its own; return its id.
+
+        It becomes claimable after ``delay_seconds``. With a ``dedupe_key`` that an
+        unfinished (queued or running) job already has, MUST NOT add a second job and
+        returns the existing one's id. ``payload`` MUST be JSON-serialisable and SHOULD
+        hold identifiers, never secrets (the queue is listed by operators).
+        """
+        ...
+
+    def enqueue_many(self, kind: str, payloads: Sequence[dict[str, Any]]) -> list[int]:
+        """Queue one job per payload, all in one transaction; return their ids in order."""
+        ...
+
+    def claim(
+        self, worker_id: str, kinds: Sequence[str], limit: int, lease_seconds: float
+    ) -> list[Job]:
+        """Lease up to ``limit`` due queued jobs of ``kinds`` to ``worker_id``; return them.
+
+        Due jobs are handed out oldest ``run_after`` first. Claiming MUST be exclusive
+        across processes: no job is returned to two claimers unless its lease expired in
+        between. Each claimed job is ``running``, with ``attempts`` one higher and its
+        lease ending ``lease_seconds`` from now. Before claiming, running jobs whose lease
+        has expired MUST be returned to the queue (counting their attempt), or parked as
+        failed when that was their last attempt.
+        """
+        ...
+
+    def complete(self, job_id: int, worker_id: str) -> bool:
+        """Mark the job done if ``worker_id`` still holds it; False when it does not.
+
+        A worker that lost its lease (it expired and the job was re-queued or claimed
+        again) cannot complete the job: the job runs again elsewhere.
+        """
+        ...
+
+    def fail(self, job_id: int, worker_id: str, error: str) -> str | None:
+        """Record a failed attempt by ``worker_id``; return the job's new state.
+
+        With attempts left the job is queued again after an exponential back-off with
+        jitter (``"queued"``); otherwise it is parked (``"failed"``). Either way ``error``
+        is kept as ``last_error``, so it MUST NOT hold secrets. None when ``worker_id``
+        no longer holds the job (nothing changes).
+        """
+        ...
+
+    def renew(self, job_id: int, worker_id: str, lease_seconds: float) -> bool:
+        """Extend the lease to ``lease_seconds`` from now; False when no longer held."""
+        ...
+
+    def retry(self, job_id: int) -> bool:
+        """Queue a parked (failed) job again, due now, with a fresh attempt budget.
+
+        False when there is no failed job ``job_id``. Raises ConflictError when an
+        unfinished job has the same dedupe key (that job does the work already).
+        """
+        ...
+
+    def get(self, job_id: int) -> Job | None:
+        """The job ``job_id`` as it stands now, or None when there is none."""
+        ...
+
+    def stats(self) -> JobStats:
+        """Job counts per kind and state, the oldest queued job's age, the parked count."""
+        ...
+
+    def list_jobs(self, state: str | None = None, limit: int = 100) -> list[Job]:
+        """The newest ``limit`` jobs (highest id first), of ``state`` only when given."""
+        ...
+
+    def prune(self, older_than_seconds: float) -> int:
+        """Delete done jobs finished more than ``older_than_seconds`` ago; return how many.
+
+        Failed jobs are kept until retried; they are the record of what went wrong.
+        """
+        ...
+
+    def wait_for_jobs(self, timeout: float) -> None:
+        """Block up to ``timeout`` seconds, returning early once a job was enqueued.
+
+        Only enqueues committed in this process are noticed (MAY return early for other
+        reasons); workers call it when a claim found nothing, and poll again afterwards.
+        """
+        ...
+
+    def wake(self) -> None:
+        """Make every ``wait_for_jobs`` in progress in this process return now."""
         ...

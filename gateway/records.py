@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import Any
 
 # An empty folder is stored as an empty object named ``folder/``, as S3 consoles do.
 FOLDER_CONTENT_TYPE = "application/x-directory"
@@ -283,3 +284,50 @@ class StorageStats:
     def compression_ratio(self) -> float:
         """Unique plain bytes per stored byte (1.0 = incompressible)."""
         return self.unique_bytes / self.stored_bytes if self.stored_bytes else 1.0
+
+
+# The states of a pipeline job (``jobs.state``); see ``gateway.ports.JobQueue``.
+JOB_QUEUED = "queued"
+JOB_RUNNING = "running"
+JOB_DONE = "done"
+JOB_FAILED = "failed"
+JOB_STATES = (JOB_QUEUED, JOB_RUNNING, JOB_DONE, JOB_FAILED)
+
+
+@dataclass(frozen=True)
+class Job:
+    """A pipeline job as it stood when read.
+
+    ``attempts`` counts the times the job was claimed (a lease that expired counts);
+    ``leased_by`` names the last worker that claimed it, ``lease_until`` is set only while
+    it is running. ``last_error`` is the message of the last failure, kept after a retry.
+    """
+
+    id: int
+    kind: str
+    payload: dict[str, Any]
+    state: str
+    attempts: int
+    max_attempts: int
+    run_after: datetime
+    created_at: datetime
+    updated_at: datetime
+    lease_until: datetime | None = None
+    leased_by: str | None = None
+    last_error: str | None = None
+    finished_at: datetime | None = None
+    dedupe_key: str | None = None
+
+
+@dataclass(frozen=True)
+class JobStats:
+    """The queue at a glance.
+
+    ``depth`` maps ``(kind, state)`` to the number of jobs; ``oldest_queued_seconds`` is
+    the age of the oldest queued job (None when none is queued); ``failed`` counts the
+    parked jobs.
+    """
+
+    depth: dict[tuple[str, str], int]
+    oldest_queued_seconds: float | None
+    failed: int

@@ -23,6 +23,7 @@ from adapters.sql.dav_properties import SqlDeadProperties
 from adapters.sql.engine import make_engine, migrate, needs_migration
 from adapters.sql.metadata import SqlMetadata
 from gateway.core.keyring import Keyring
+from gateway.core.pipeline.worker import Worker
 from gateway.core.storage import Storage
 from gateway.core.tree import FileTree
 from gateway.core.upload_expiry import UploadExpiry
@@ -32,6 +33,7 @@ from gateway.http_app import HttpApplication
 from gateway.s3.app import S3Application
 from gateway.settings import Settings, master_key_bytes
 from gateway.tls import ssl_adapter
+from gateway.workers import start_worker
 from gateway.wsgi_gateway import DirectWriteGateway
 
 log = logging.getLogger("gateway")
@@ -69,11 +71,15 @@ class RunningGateway:
     threads: tuple[threading.Thread, ...]
     # The periodic expiry of abandoned multipart uploads, None when expiry is off.
     expiry: UploadExpiry | None = None
+    # The pipeline's worker threads, None when ``worker_threads`` is 0.
+    worker: Worker | None = None
 
     def stop(self) -> None:
-        """Stop accepting, finish requests in progress, and join the threads."""
+        """Stop accepting, finish requests and jobs in progress, and join the threads."""
         if self.expiry is not None:
             self.expiry.stop()
+        if self.worker is not None:
+            self.worker.stop()
         for server in (self.s3, self.http):
             server.stop()
         for thread in self.threads:
@@ -194,7 +200,8 @@ def start(
     if settings.multipart_expiry_seconds:
         expiry = UploadExpiry(storage.metadata, settings.multipart_expiry_seconds)
         expiry.start()
-    return RunningGateway(s3, http, threads, expiry)
+    worker = start_worker(settings, storage) if settings.worker_threads else None
+    return RunningGateway(s3, http, threads, expiry, worker)
 
 
 def serve_forever(

@@ -9,6 +9,7 @@ Settings are read once at start-up and never change afterwards.
 from __future__ import annotations
 
 import dataclasses
+import math
 import os
 import tomllib
 from collections.abc import Mapping
@@ -82,6 +83,16 @@ class Settings:
     # Encryption at rest: 32 bytes in hex or base64, given inline or in a file (not both).
     master_key: str | None = field(default=None, repr=False)
     master_key_file: Path | None = None
+    # Pipeline jobs (docs/jobs.md): worker threads inside ``gateway serve`` (0: none), how
+    # long a claimed job stays leased without renewal, how often idle workers poll, the
+    # retry back-off (base doubling per failure, capped), and how long done jobs are kept
+    # (0: forever).
+    worker_threads: int = 2
+    job_lease_seconds: float = 300.0
+    job_poll_seconds: float = 1.0
+    job_retry_base_seconds: float = 2.0
+    job_retry_cap_seconds: float = 600.0
+    job_retention_seconds: float = 7 * 24 * 3600.0
     admin: AdminCredentials = AdminCredentials()
 
     @property
@@ -118,6 +129,12 @@ ENVIRONMENT = {
     "GATEWAY_TLS_KEY": "tls_key",
     "GATEWAY_MASTER_KEY": "master_key",
     "GATEWAY_MASTER_KEY_FILE": "master_key_file",
+    "GATEWAY_WORKER_THREADS": "worker_threads",
+    "GATEWAY_JOB_LEASE_SECONDS": "job_lease_seconds",
+    "GATEWAY_JOB_POLL_SECONDS": "job_poll_seconds",
+    "GATEWAY_JOB_RETRY_BASE_SECONDS": "job_retry_base_seconds",
+    "GATEWAY_JOB_RETRY_CAP_SECONDS": "job_retry_cap_seconds",
+    "GATEWAY_JOB_RETENTION_SECONDS": "job_retention_seconds",
 }
 ADMIN_ENVIRONMENT = {
     "GATEWAY_ADMIN_USER": "user",
@@ -146,8 +163,14 @@ def _convert(name: str, value: Any) -> Any:
             "multipart_expiry_seconds",
             "max_clock_skew_seconds",
             "server_threads",
+            "worker_threads",
         ):
             return int(value)
+        if name.startswith("job_") and name.endswith("_seconds"):
+            number = float(value)
+            if not math.isfinite(number):
+                raise ValueError("not a finite number")
+            return number
         return None if value in ("", None) else str(value)
     except (TypeError, ValueError) as exc:
         shown = "(hidden)" if name == "master_key" else repr(value)
@@ -163,6 +186,14 @@ def _validate(settings: Settings) -> Settings:
         raise SettingsError("gc_grace_seconds must be >= 0 and server_threads >= 1")
     if settings.multipart_expiry_seconds < 0:
         raise SettingsError("multipart_expiry_seconds must be >= 0 (0: never expire)")
+    if settings.worker_threads < 0:
+        raise SettingsError("worker_threads must be >= 0 (0: no workers inside serve)")
+    if min(settings.job_lease_seconds, settings.job_poll_seconds) <= 0:
+        raise SettingsError("job_lease_seconds and job_poll_seconds must be > 0")
+    if not 0 < settings.job_retry_base_seconds <= settings.job_retry_cap_seconds:
+        raise SettingsError("job retry back-off needs 0 < job_retry_base_seconds <= cap")
+    if settings.job_retention_seconds < 0:
+        raise SettingsError("job_retention_seconds must be >= 0 (0: keep done jobs)")
     if (settings.tls_cert is None) != (settings.tls_key is None):
         raise SettingsError(
             "TLS needs both a certificate and its key: set tls_cert and tls_key together "

@@ -14,6 +14,7 @@ from sqlalchemy import (
     JSON,
     BigInteger,
     Boolean,
+    CheckConstraint,
     DateTime,
     Float,
     ForeignKey,
@@ -377,3 +378,47 @@ class DavLockRow(Base):
     owner: Mapped[bytes] = mapped_column(LargeBinary)
     timeout: Mapped[float] = mapped_column(Float)
     expires_at: Mapped[float] = mapped_column(Float, index=True)
+
+
+# Jobs in these states are unfinished: a dedupe key is unique among them.
+UNFINISHED_JOB = "state IN ('queued', 'running')"
+
+
+class JobRow(Base):
+    """A pipeline job (the outbox): a unit of work for the handler registered for ``kind``.
+
+    ``state`` moves queued -> running (claimed: ``leased_by`` set, ``lease_until`` in the
+    future, ``attempts`` one higher) -> done, or back to queued with a later ``run_after``
+    after a failure or an expired lease, or to failed (parked, ``last_error`` kept) once
+    ``attempts`` reached ``max_attempts``. Only running jobs have ``lease_until``; done and
+    failed jobs have ``finished_at``. A queued job is due once ``run_after`` has passed.
+    ``dedupe_key``, when set, is unique among unfinished (queued or running) jobs.
+    """
+
+    __tablename__ = "jobs"
+    __table_args__ = (
+        CheckConstraint("state IN ('queued', 'running', 'done', 'failed')", name="state"),
+        # Claiming: the due queued jobs in order; reaping: the running ones; pruning: done.
+        Index("ix_jobs_state_run_after", "state", "run_after"),
+        Index(
+            "uq_jobs_dedupe_key",
+            "dedupe_key",
+            unique=True,
+            sqlite_where=text(UNFINISHED_JOB),
+            postgresql_where=text(UNFINISHED_JOB),
+        ),
+    )
+    id: Mapped[int] = mapped_column(Id, primary_key=True, autoincrement=True)
+    kind: Mapped[str] = mapped_column(String(64))
+    payload: Mapped[dict[str, Any]]
+    state: Mapped[str] = mapped_column(String(16))
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    max_attempts: Mapped[int] = mapped_column(Integer)
+    run_after: Mapped[datetime]
+    lease_until: Mapped[datetime | None]
+    leased_by: Mapped[str | None] = mapped_column(String(128))
+    last_error: Mapped[str | None] = mapped_column(Text)
+    dedupe_key: Mapped[str | None] = mapped_column(String(255))
+    created_at: Mapped[datetime]
+    updated_at: Mapped[datetime]
+    finished_at: Mapped[datetime | None]

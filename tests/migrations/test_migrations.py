@@ -29,6 +29,7 @@ TABLES = {
     "api_tokens",
     "dav_properties",
     "dav_locks",
+    "jobs",
 }
 
 

@@ -108,3 +108,41 @@ def test_tls_pair_from_file_environment_and_flags(tmp_path: Path) -> None:
 def test_tls_needs_certificate_and_key_together(environ: dict[str, str]) -> None:
     with pytest.raises(SettingsError, match="both a certificate and its key"):
         load_settings(None, environ=environ)
+
+
+def test_job_settings_defaults_file_and_environment(tmp_path: Path) -> None:
+    defaults = load_settings(None, environ={})
+    assert defaults.worker_threads == 2
+    assert (defaults.job_lease_seconds, defaults.job_poll_seconds) == (300.0, 1.0)
+    assert (defaults.job_retry_base_seconds, defaults.job_retry_cap_seconds) == (2.0, 600.0)
+    assert defaults.job_retention_seconds == 7 * 24 * 3600
+    config = tmp_path / "jobs.toml"
+    config.write_text("worker_threads = 4\njob_lease_seconds = 60\n")
+    environ = {
+        "GATEWAY_WORKER_THREADS": "0",
+        "GATEWAY_JOB_POLL_SECONDS": "0.25",
+        "GATEWAY_JOB_RETRY_BASE_SECONDS": "0.5",
+        "GATEWAY_JOB_RETRY_CAP_SECONDS": "30",
+        "GATEWAY_JOB_RETENTION_SECONDS": "0",
+    }
+    settings = load_settings(config, environ=environ)
+    assert settings.worker_threads == 0 and settings.job_lease_seconds == 60.0
+    assert settings.job_poll_seconds == 0.25
+    assert (settings.job_retry_base_seconds, settings.job_retry_cap_seconds) == (0.5, 30.0)
+    assert settings.job_retention_seconds == 0
+
+
+@pytest.mark.parametrize(
+    ("environ", "message"),
+    [
+        ({"GATEWAY_WORKER_THREADS": "-1"}, "worker_threads"),
+        ({"GATEWAY_WORKER_THREADS": "two"}, "worker_threads"),
+        ({"GATEWAY_JOB_LEASE_SECONDS": "0"}, "job_lease_seconds"),
+        ({"GATEWAY_JOB_POLL_SECONDS": "nan"}, "job_poll_seconds"),
+        ({"GATEWAY_JOB_RETRY_BASE_SECONDS": "900"}, "back-off"),
+        ({"GATEWAY_JOB_RETENTION_SECONDS": "-5"}, "job_retention_seconds"),
+    ],
+)
+def test_bad_job_settings_are_rejected(environ: dict[str, str], message: str) -> None:
+    with pytest.raises(SettingsError, match=message):
+        load_settings(None, environ=environ)

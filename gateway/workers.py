@@ -1,0 +1,85 @@
+"""Pipeline wiring: the job queue and the handler registry from the settings, and the
+``gateway worker`` process.
+
+``job_handlers`` is the one registry of job kinds: a new stage adds its handler there, and
+both the workers inside ``gateway serve`` and ``gateway worker`` processes run it.
+"""
+
+from __future__ import annotations
+
+import logging
+import signal
+import threading
+from collections.abc import Sequence
+from types import FrameType
+
+from adapters.sql.jobs import SqlJobQueue
+from adapters.sql.metadata import SqlMetadata
+from gateway.core.pipeline.probe import PROBE, run_probe
+from gateway.core.pipeline.worker import Handler, Worker
+from gateway.core.storage import Storage
+from gateway.settings import Settings
+
+log = logging.getLogger("gateway")
+
+# How long a stopping worker lets its jobs in progress finish before abandoning them.
+STOP_TIMEOUT_SECONDS = 30.0
+
+
+def open_job_queue(settings: Settings, storage: Storage) -> SqlJobQueue:
+    """The job queue in the storage's metadata database, with the configured back-off."""
+    metadata = storage.metadata
+    if not isinstance(metadata, SqlMetadata):
+        raise TypeError("the job queue needs the SQL metadata store")
+    return SqlJobQueue(
+        metadata.engine,
+        retry_base_seconds=settings.job_retry_base_seconds,
+        retry_cap_seconds=settings.job_retry_cap_seconds,
+    )
+
+
+def job_handlers(settings: Settings, storage: Storage) -> dict[str, Handler]:
+    """Every job kind this gateway runs, with its handler."""
+    return {PROBE: run_probe}
+
+
+def start_worker(
+    settings: Settings,
+    storage: Storage,
+    *,
+    threads: int | None = None,
+    kinds: Sequence[str] | None = None,
+) -> Worker:
+    """Start a worker on ``threads`` threads (default: the setting) for ``kinds`` (all)."""
+    worker = Worker(
+        open_job_queue(settings, storage),
+        job_handlers(settings, storage),
+        threads=settings.worker_threads if threads is None else threads,
+        kinds=kinds,
+        lease_seconds=settings.job_lease_seconds,
+        poll_seconds=settings.job_poll_seconds,
+        retention_seconds=settings.job_retention_seconds or None,
+    )
+    worker.start()
+    return worker
+
+
+def run_worker_forever(
+    settings: Settings, storage: Storage, threads: int, kinds: Sequence[str] | None
+) -> None:
+    """Run jobs until SIGINT or SIGTERM; then finish the jobs in progress and return.
+
+    Jobs still running STOP_TIMEOUT_SECONDS after the signal are abandoned to lease
+    expiry: another worker runs them again once their lease ran out.
+    """
+    worker = start_worker(settings, storage, threads=threads, kinds=kinds)
+    stopping = threading.Event()
+
+    def on_signal(signum: int, _frame: FrameType | None) -> None:
+        log.info("received signal %d, stopping the worker", signum)
+        stopping.set()
+
+    signal.signal(signal.SIGINT, on_signal)
+    signal.signal(signal.SIGTERM, on_signal)
+    stopping.wait()
+    worker.stop(timeout=STOP_TIMEOUT_SECONDS)
