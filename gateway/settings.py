@@ -17,8 +17,15 @@ from pathlib import Path
 from typing import Any
 
 from gateway.core.keyring import MasterKeyError, parse_master_key
+from gateway.core.scanning import OversizePolicy
 
 DEFAULT_CONFIG_FILE = Path("config/gateway.toml")
+# clamd (ClamAV 1.4) scans no file over 2 GiB - 3 bytes, whatever its MaxFileSize says;
+# objects larger than scan_max_bytes are never sent to it (docs/scanning.md).
+CLAMD_MAX_FILE_SIZE = 2**31 - 3
+# Matches the clamd configuration docs/scanning.md recommends (StreamMaxLength and
+# MaxFileSize 2000M): within clamd's hard limit, with room to spare.
+DEFAULT_SCAN_MAX_BYTES = 2000 * 1024 * 1024
 
 
 class SettingsError(ValueError):
@@ -82,6 +89,12 @@ class Settings:
     # Encryption at rest: 32 bytes in hex or base64, given inline or in a file (not both).
     master_key: str | None = field(default=None, repr=False)
     master_key_file: Path | None = None
+    # Malware scanner: "none" (scanning disabled), "clamd:///path/to/clamd.sock" or
+    # "clamd://host:port" (docs/scanning.md).
+    scanner_url: str = "none"
+    # Objects larger than this are not sent to the scanner: the oversize policy applies.
+    scan_max_bytes: int = DEFAULT_SCAN_MAX_BYTES
+    scan_oversize_policy: OversizePolicy = OversizePolicy.QUARANTINE
     admin: AdminCredentials = AdminCredentials()
 
     @property
@@ -118,6 +131,9 @@ ENVIRONMENT = {
     "GATEWAY_TLS_KEY": "tls_key",
     "GATEWAY_MASTER_KEY": "master_key",
     "GATEWAY_MASTER_KEY_FILE": "master_key_file",
+    "GATEWAY_SCANNER_URL": "scanner_url",
+    "GATEWAY_SCAN_MAX_BYTES": "scan_max_bytes",
+    "GATEWAY_SCAN_OVERSIZE_POLICY": "scan_oversize_policy",
 }
 ADMIN_ENVIRONMENT = {
     "GATEWAY_ADMIN_USER": "user",
@@ -146,8 +162,17 @@ def _convert(name: str, value: Any) -> Any:
             "multipart_expiry_seconds",
             "max_clock_skew_seconds",
             "server_threads",
+            "scan_max_bytes",
         ):
             return int(value)
+        if name == "scan_oversize_policy":
+            policies = {policy.value: policy for policy in OversizePolicy}
+            text = str(value).strip().lower()
+            if text not in policies:
+                raise ValueError(f"expected one of {', '.join(policies)}")
+            return policies[text]
+        if name == "scanner_url":
+            return str(value).strip() or "none"
         return None if value in ("", None) else str(value)
     except (TypeError, ValueError) as exc:
         shown = "(hidden)" if name == "master_key" else repr(value)
@@ -169,7 +194,22 @@ def _validate(settings: Settings) -> Settings:
             "(--tls-cert / GATEWAY_TLS_CERT and --tls-key / GATEWAY_TLS_KEY)"
         )
     master_key_bytes(settings)
+    _validate_scanning(settings)
     return settings
+
+
+def _validate_scanning(settings: Settings) -> None:
+    url = settings.scanner_url
+    if url != "none" and not url.startswith("clamd://"):
+        raise SettingsError(
+            f"scanner_url must be none, clamd:///path/to/clamd.sock or clamd://host:port, "
+            f"got {url!r}"
+        )
+    if not 1 <= settings.scan_max_bytes <= CLAMD_MAX_FILE_SIZE:
+        raise SettingsError(
+            f"scan_max_bytes must be between 1 and {CLAMD_MAX_FILE_SIZE} (clamd scans no "
+            f"file over 2 GiB - 3 bytes), got {settings.scan_max_bytes}"
+        )
 
 
 def master_key_bytes(settings: Settings) -> bytes | None:
