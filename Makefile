@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
-DEBIAN_TEST_PACKAGES := awscli s3cmd rclone curl postgresql litmus cadaver
+DEBIAN_TEST_PACKAGES := awscli s3cmd rclone curl postgresql litmus cadaver clamav-daemon
 
 .PHONY: run test check lint typecheck bench clean debs
 

@@ -33,4 +33,10 @@ See ``docs/benchmarks.md``. Modules, one concept each:
 - ``bench.tables``: rows, figures, targets and text tables shared by both reports.
 - ``bench.s3_report``, ``bench.dav_report``: each suite's part of the report and JSON.
 - ``bench.report``: the printed report and the JSON file.
+
+Outside the two suites:
+
+- ``bench.clamd_service``: a private clamd with an EICAR signature database (the test
+  suite's clamd fixtures use it too).
+- ``bench.scan``: clamd INSTREAM throughput alone (``python -m bench.scan``).
 """

@@ -25,9 +25,11 @@ from gateway.core.identity import (
     new_secret,
 )
 from gateway.core.keyring import generate_master_key
+from gateway.core.scanning import OversizePolicy
 from gateway.core.storage import Storage
 from gateway.core.upload_expiry import expire_uploads
 from gateway.errors import BucketNotFoundError, GatewayError
+from gateway.ports import Scanner, ScannerUnavailable
 from gateway.records import JOB_FAILED, JOB_STATES, Job, JobStats
 from gateway.settings import Settings, SettingsError, load_settings
 
@@ -54,7 +56,26 @@ def _storage(settings: Settings, *, auto_migrate: bool = True) -> Storage:
     return open_storage(settings, auto_migrate=auto_migrate)
 
 
-def _print_banner(settings: Settings, storage: Storage) -> None:
+def _scanner_line(settings: Settings, scanner: Scanner) -> str:
+    """What the banner says of malware scanning, asking clamd whether it answers."""
+    if settings.scanner_url == "none":
+        return "none (scanning disabled: objects are served unscanned)"
+    try:
+        scanner.ping()
+        state = ""
+    except ScannerUnavailable as exc:
+        state = f"\n                NOT ANSWERING: {exc}"
+    larger = {
+        OversizePolicy.QUARANTINE: "quarantined",
+        OversizePolicy.FLAG: "served flagged as unscanned",
+    }[settings.scan_oversize_policy]
+    return (
+        f"{settings.scanner_url}   (objects up to {scanner.max_bytes} bytes; larger ones "
+        f"{larger}){state}"
+    )
+
+
+def _print_banner(settings: Settings, storage: Storage, scanner: Scanner) -> None:
     boot = ensure_admin(storage.metadata, settings.admin)
     s3_url = f"{settings.url_scheme}://{settings.s3_listen}"
     http_url = f"{settings.url_scheme}://{settings.http_listen}"
@@ -69,6 +90,7 @@ def _print_banner(settings: Settings, storage: Storage) -> None:
         f"  jobs          {settings.worker_threads} worker threads (`gateway jobs` shows the queue)"
         if settings.worker_threads
         else "  jobs          no workers here (GATEWAY_WORKER_THREADS=0): run `gateway worker`",
+        f"  scanner       {_scanner_line(settings, scanner)}",
     ]
     if settings.tls_cert is not None:
         lines.append(f"  TLS           certificate {settings.tls_cert}")
@@ -105,13 +127,14 @@ def _redact(url: str) -> str:
 def cmd_serve(args: argparse.Namespace) -> int:
     """Migrate if needed, ensure the admin exists, and serve until interrupted."""
     from gateway.allocator import tune_allocator
-    from gateway.server import listener_tls, serve_forever
+    from gateway.server import listener_tls, scanner_from_settings, serve_forever
 
     tune_allocator()
     settings = _settings(args)
     tls = listener_tls(settings)
+    scanner = scanner_from_settings(settings)
     storage = _storage(settings)
-    _print_banner(settings, storage)
+    _print_banner(settings, storage, scanner)
     serve_forever(settings, storage, tls)
     return EXIT_OK
 

@@ -7,7 +7,7 @@ implementation owes (MUST / SHOULD / MAY in the RFC 2119 sense).
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from datetime import datetime
 from typing import Any, Protocol, runtime_checkable
 
@@ -32,6 +32,7 @@ from gateway.records import (
     Upload,
     UploadCursor,
     User,
+    Verdict,
     WriteCondition,
 )
 
@@ -124,6 +125,56 @@ class BlobStore(Protocol):
 
     def close(self) -> None:
         """Release connections and file handles. The store is unusable afterwards."""
+        ...
+
+
+class ScannerUnavailable(Exception):
+    """The malware scanner did not answer (not running, unreachable, timed out, garbled)."""
+
+
+@runtime_checkable
+class Scanner(Protocol):
+    """A malware scanner that judges whole objects, one stream of bytes at a time.
+
+    Scanning is a verdict, never an exception: whatever goes wrong on the scanner's side
+    comes back as ``Verdict.error`` (or ``Verdict.unscannable``), so a caller cannot take
+    a failure for a clean object by forgetting an ``except``. Implementations MUST be
+    safe to use from several threads at once.
+    """
+
+    @property
+    def max_bytes(self) -> int | None:
+        """The largest object this scanner scans whole, in bytes; None when unlimited.
+
+        Callers SHOULD NOT offer a larger object to ``scan`` (the core's ``scan_object``
+        does not): its verdict would be ``unscannable`` after bytes were sent for nothing.
+        """
+        ...
+
+    def scan(self, stream: Iterable[Bytes]) -> Verdict:
+        """Scan the object whose bytes are the concatenation of the pieces of ``stream``.
+
+        ``stream`` yields the plain (decompressed, decrypted) object in pieces of any
+        size, empty ones included; it MUST be iterated at most once and its pieces MUST
+        NOT be kept after the next one is asked for, so memory does not grow with the
+        object's size. An exception raised by ``stream`` MUST propagate unchanged, and
+        the scanner MUST NOT then judge the part it received.
+
+        MUST return ``clean`` only when every byte was scanned and nothing matched, and
+        ``infected`` with the signature's name when something did. MUST return
+        ``unscannable`` when the object is larger than ``max_bytes`` (reading no more of
+        ``stream`` than ``max_bytes`` and the piece that crossed it) or the scanner
+        stopped at a limit of its own, and ``error`` when the scanner could not answer:
+        unreachable, timed out, refused the stream, or failed. MUST NOT raise for any of
+        these.
+        """
+        ...
+
+    def ping(self) -> None:
+        """Return when the scanner answers; raise ``ScannerUnavailable`` otherwise.
+
+        For health checks: SHOULD be quick (a round trip, no scan).
+        """
         ...
 
 

@@ -1,4 +1,4 @@
-"""Plain data records exchanged between the core and the metadata port.
+"""Plain data records exchanged between the core and its ports (metadata, scanner).
 
 They are immutable snapshots: changing one never changes the database.
 """
@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime
+from enum import StrEnum
 from typing import Any
 
 # An empty folder is stored as an empty object named ``folder/``, as S3 consoles do.
@@ -331,3 +332,61 @@ class JobStats:
     depth: dict[tuple[str, str], int]
     oldest_queued_seconds: float | None
     failed: int
+
+
+class VerdictKind(StrEnum):
+    """What a malware scan of one whole object concluded."""
+
+    # The scanner read every byte and matched no signature.
+    CLEAN = "clean"
+    # A signature matched; the object must never be served again.
+    INFECTED = "infected"
+    # The object cannot be scanned whole: it is over the scanner's size limit, or the
+    # scanner stopped at one of its own limits (size, recursion, time). Trying again
+    # gives the same answer; the oversize policy decides what happens to the object.
+    UNSCANNABLE = "unscannable"
+    # The scanner could not give an answer this time (unreachable, timed out, refused
+    # the stream, failed): nothing is known about the object and the scan is retried.
+    ERROR = "error"
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """The outcome of scanning one object; build it with the class methods."""
+
+    kind: VerdictKind
+    # The name of the signature that matched, for INFECTED only.
+    signature: str | None = None
+    # Why the object was not scanned, for UNSCANNABLE and ERROR only.
+    reason: str | None = None
+
+    def __post_init__(self) -> None:
+        infected = self.kind is VerdictKind.INFECTED
+        explained = self.kind in (VerdictKind.UNSCANNABLE, VerdictKind.ERROR)
+        if infected != bool(self.signature) or explained != bool(self.reason):
+            raise ValueError(f"inconsistent verdict: {self!r}")
+
+    @classmethod
+    def clean(cls) -> Verdict:
+        """No signature matched any byte of the object."""
+        return cls(VerdictKind.CLEAN)
+
+    @classmethod
+    def infected(cls, signature: str) -> Verdict:
+        """The signature ``signature`` matched."""
+        return cls(VerdictKind.INFECTED, signature=signature)
+
+    @classmethod
+    def unscannable(cls, reason: str) -> Verdict:
+        """The object cannot be scanned whole, for ``reason``."""
+        return cls(VerdictKind.UNSCANNABLE, reason=reason)
+
+    @classmethod
+    def error(cls, reason: str) -> Verdict:
+        """No answer this time, for ``reason``; scanning again may succeed."""
+        return cls(VerdictKind.ERROR, reason=reason)
+
+    @property
+    def is_clean(self) -> bool:
+        """True only when the object was scanned whole and nothing matched."""
+        return self.kind is VerdictKind.CLEAN

@@ -18,6 +18,7 @@ from cheroot.ssl.builtin import BuiltinSSLAdapter
 from cheroot.wsgi import Server as WSGIServer
 
 from adapters.blob import open_blob_store
+from adapters.scan import open_scanner
 from adapters.sql.dav_locks import SqlLockStorage
 from adapters.sql.dav_properties import SqlDeadProperties
 from adapters.sql.engine import make_engine, migrate, needs_migration
@@ -30,6 +31,7 @@ from gateway.core.upload_expiry import UploadExpiry
 from gateway.dav.app import DavApplication
 from gateway.dav.auth import DavAuthenticator
 from gateway.http_app import HttpApplication
+from gateway.ports import Scanner
 from gateway.s3.app import S3Application
 from gateway.settings import Settings, master_key_bytes
 from gateway.tls import ssl_adapter
@@ -60,6 +62,14 @@ def open_storage(settings: Settings, *, auto_migrate: bool = False) -> Storage:
         compression_level=settings.compression_level,
         keyring=Keyring(master_key) if master_key is not None else None,
     )
+
+
+def scanner_from_settings(settings: Settings) -> Scanner:
+    """The malware scanner ``scanner_url`` names, sent objects up to ``scan_max_bytes``.
+
+    Raises ValueError when the URL is malformed; clamd is not contacted.
+    """
+    return open_scanner(settings.scanner_url, max_bytes=settings.scan_max_bytes)
 
 
 @dataclass

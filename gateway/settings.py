@@ -18,8 +18,15 @@ from pathlib import Path
 from typing import Any
 
 from gateway.core.keyring import MasterKeyError, parse_master_key
+from gateway.core.scanning import OversizePolicy
 
 DEFAULT_CONFIG_FILE = Path("config/gateway.toml")
+# clamd (ClamAV 1.4) scans no file over 2 GiB - 3 bytes, whatever its MaxFileSize says;
+# objects larger than scan_max_bytes are never sent to it (docs/scanning.md).
+CLAMD_MAX_FILE_SIZE = 2**31 - 3
+# Matches the clamd configuration docs/scanning.md recommends (StreamMaxLength and
+# MaxFileSize 2000M): within clamd's hard limit, with room to spare.
+DEFAULT_SCAN_MAX_BYTES = 2000 * 1024 * 1024
 
 
 class SettingsError(ValueError):
@@ -93,6 +100,12 @@ class Settings:
     job_retry_base_seconds: float = 2.0
     job_retry_cap_seconds: float = 600.0
     job_retention_seconds: float = 7 * 24 * 3600.0
+    # Malware scanner: "none" (scanning disabled), "clamd:///path/to/clamd.sock" or
+    # "clamd://host:port" (docs/scanning.md).
+    scanner_url: str = "none"
+    # Objects larger than this are not sent to the scanner: the oversize policy applies.
+    scan_max_bytes: int = DEFAULT_SCAN_MAX_BYTES
+    scan_oversize_policy: OversizePolicy = OversizePolicy.QUARANTINE
     admin: AdminCredentials = AdminCredentials()
 
     @property
@@ -135,6 +148,9 @@ ENVIRONMENT = {
     "GATEWAY_JOB_RETRY_BASE_SECONDS": "job_retry_base_seconds",
     "GATEWAY_JOB_RETRY_CAP_SECONDS": "job_retry_cap_seconds",
     "GATEWAY_JOB_RETENTION_SECONDS": "job_retention_seconds",
+    "GATEWAY_SCANNER_URL": "scanner_url",
+    "GATEWAY_SCAN_MAX_BYTES": "scan_max_bytes",
+    "GATEWAY_SCAN_OVERSIZE_POLICY": "scan_oversize_policy",
 }
 ADMIN_ENVIRONMENT = {
     "GATEWAY_ADMIN_USER": "user",
@@ -171,6 +187,17 @@ def _convert(name: str, value: Any) -> Any:
             if not math.isfinite(number):
                 raise ValueError("not a finite number")
             return number
+            "scan_max_bytes",
+        ):
+            return int(value)
+        if name == "scan_oversize_policy":
+            policies = {policy.value: policy for policy in OversizePolicy}
+            text = str(value).strip().lower()
+            if text not in policies:
+                raise ValueError(f"expected one of {', '.join(policies)}")
+            return policies[text]
+        if name == "scanner_url":
+            return str(value).strip() or "none"
         return None if value in ("", None) else str(value)
     except (TypeError, ValueError) as exc:
         shown = "(hidden)" if name == "master_key" else repr(value)
@@ -200,7 +227,22 @@ def _validate(settings: Settings) -> Settings:
             "(--tls-cert / GATEWAY_TLS_CERT and --tls-key / GATEWAY_TLS_KEY)"
         )
     master_key_bytes(settings)
+    _validate_scanning(settings)
     return settings
+
+
+def _validate_scanning(settings: Settings) -> None:
+    url = settings.scanner_url
+    if url != "none" and not url.startswith("clamd://"):
+        raise SettingsError(
+            f"scanner_url must be none, clamd:///path/to/clamd.sock or clamd://host:port, "
+            f"got {url!r}"
+        )
+    if not 1 <= settings.scan_max_bytes <= CLAMD_MAX_FILE_SIZE:
+        raise SettingsError(
+            f"scan_max_bytes must be between 1 and {CLAMD_MAX_FILE_SIZE} (clamd scans no "
+            f"file over 2 GiB - 3 bytes), got {settings.scan_max_bytes}"
+        )
 
 
 def master_key_bytes(settings: Settings) -> bytes | None:

@@ -3,4 +3,5 @@ pytest_plugins = [
     "tests.support.postgres",
     "tests.support.gateway_server",
     "tests.support.core",
+    "tests.support.clamd",
 ]

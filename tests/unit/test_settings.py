@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pytest
 
+from gateway.core.scanning import OversizePolicy
 from gateway.settings import Listen, SettingsError, load_settings
 
 
@@ -132,6 +133,35 @@ def test_job_settings_defaults_file_and_environment(tmp_path: Path) -> None:
     assert settings.job_retention_seconds == 0
 
 
+def test_scanning_defaults_disable_scanning() -> None:
+    settings = load_settings(None, environ={})
+    assert settings.scanner_url == "none"
+    assert settings.scan_max_bytes == 2000 * 1024 * 1024
+    assert settings.scan_oversize_policy is OversizePolicy.QUARANTINE
+
+
+def test_scanning_from_file_and_environment(tmp_path: Path) -> None:
+    config = tmp_path / "scan.toml"
+    config.write_text(
+        'scanner_url = "clamd:///run/clamav/clamd.ctl"\n'
+        "scan_max_bytes = 1048576\n"
+        'scan_oversize_policy = "flag"\n'
+    )
+    from_file = load_settings(config, environ={})
+    assert from_file.scanner_url == "clamd:///run/clamav/clamd.ctl"
+    assert from_file.scan_max_bytes == 1 << 20
+    assert from_file.scan_oversize_policy is OversizePolicy.FLAG
+    environ = {
+        "GATEWAY_SCANNER_URL": "clamd://127.0.0.1:3310",
+        "GATEWAY_SCAN_MAX_BYTES": "2147483645",
+        "GATEWAY_SCAN_OVERSIZE_POLICY": "Quarantine",
+    }
+    from_environment = load_settings(config, environ=environ)
+    assert from_environment.scanner_url == "clamd://127.0.0.1:3310"
+    assert from_environment.scan_max_bytes == 2**31 - 3
+    assert from_environment.scan_oversize_policy is OversizePolicy.QUARANTINE
+
+
 @pytest.mark.parametrize(
     ("environ", "message"),
     [
@@ -144,5 +174,21 @@ def test_job_settings_defaults_file_and_environment(tmp_path: Path) -> None:
     ],
 )
 def test_bad_job_settings_are_rejected(environ: dict[str, str], message: str) -> None:
+    with pytest.raises(SettingsError, match=message):
+        load_settings(None, environ=environ)
+
+
+@pytest.mark.parametrize(
+    ("environ", "message"),
+    [
+        ({"GATEWAY_SCANNER_URL": "clamav://localhost"}, "scanner_url must be none, clamd:///"),
+        ({"GATEWAY_SCANNER_URL": "/run/clamd.sock"}, "scanner_url must be none, clamd:///"),
+        ({"GATEWAY_SCAN_MAX_BYTES": "0"}, "scan_max_bytes must be between 1 and 2147483645"),
+        ({"GATEWAY_SCAN_MAX_BYTES": "4194304000"}, "clamd scans no file over 2 GiB"),
+        ({"GATEWAY_SCAN_MAX_BYTES": "2000M"}, "invalid value for scan_max_bytes"),
+        ({"GATEWAY_SCAN_OVERSIZE_POLICY": "serve"}, "expected one of quarantine, flag"),
+    ],
+)
+def test_bad_scanning_settings_are_rejected_clearly(environ: dict[str, str], message: str) -> None:
     with pytest.raises(SettingsError, match=message):
         load_settings(None, environ=environ)
