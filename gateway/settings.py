@@ -19,6 +19,8 @@ from typing import Any
 from gateway.core.keyring import MasterKeyError, parse_master_key
 
 DEFAULT_CONFIG_FILE = Path("config/gateway.toml")
+# Shortest metrics token accepted: a guessable token would open the metrics to anyone.
+MIN_TOKEN_LENGTH = 16
 
 
 class SettingsError(ValueError):
@@ -82,6 +84,10 @@ class Settings:
     # Encryption at rest: 32 bytes in hex or base64, given inline or in a file (not both).
     master_key: str | None = field(default=None, repr=False)
     master_key_file: Path | None = None
+    # Bearer token that reads /metrics from anywhere; without one, only loopback clients may.
+    metrics_token: str | None = field(default=None, repr=False)
+    # How long /healthz waits for each component's check before calling it failed.
+    health_timeout_seconds: float = 2.0
     admin: AdminCredentials = AdminCredentials()
 
     @property
@@ -118,6 +124,8 @@ ENVIRONMENT = {
     "GATEWAY_TLS_KEY": "tls_key",
     "GATEWAY_MASTER_KEY": "master_key",
     "GATEWAY_MASTER_KEY_FILE": "master_key_file",
+    "GATEWAY_METRICS_TOKEN": "metrics_token",
+    "GATEWAY_HEALTH_TIMEOUT_SECONDS": "health_timeout_seconds",
 }
 ADMIN_ENVIRONMENT = {
     "GATEWAY_ADMIN_USER": "user",
@@ -148,9 +156,11 @@ def _convert(name: str, value: Any) -> Any:
             "server_threads",
         ):
             return int(value)
+        if name == "health_timeout_seconds":
+            return float(value)
         return None if value in ("", None) else str(value)
     except (TypeError, ValueError) as exc:
-        shown = "(hidden)" if name == "master_key" else repr(value)
+        shown = "(hidden)" if name in ("master_key", "metrics_token") else repr(value)
         raise SettingsError(f"invalid value for {name}: {shown} ({exc})") from exc
 
 
@@ -168,6 +178,10 @@ def _validate(settings: Settings) -> Settings:
             "TLS needs both a certificate and its key: set tls_cert and tls_key together "
             "(--tls-cert / GATEWAY_TLS_CERT and --tls-key / GATEWAY_TLS_KEY)"
         )
+    if not 0 < settings.health_timeout_seconds <= 60:
+        raise SettingsError("health_timeout_seconds must be more than 0 and at most 60")
+    if settings.metrics_token is not None and len(settings.metrics_token) < MIN_TOKEN_LENGTH:
+        raise SettingsError(f"metrics_token must be at least {MIN_TOKEN_LENGTH} characters long")
     master_key_bytes(settings)
     return settings
 
