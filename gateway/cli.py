@@ -85,6 +85,8 @@ def _print_banner(settings: Settings, storage: Storage, scanner: Scanner) -> Non
         f"  S3 API        {s3_url}   (region {settings.region}, path-style or virtual-hosted)",
         f"  WebDAV        {http_url}/dav/   (HTTP Basic: user and password)",
         f"  health        {http_url}/healthz",
+        f"  metrics       {http_url}/metrics   "
+        + ("(bearer token)" if settings.metrics_token else "(loopback clients only)"),
         f"  metadata      {_redact(settings.effective_database_url)}",
         f"  backend       {settings.effective_backend_url}",
         f"  jobs          {settings.worker_threads} worker threads (`gateway jobs` shows the queue)"

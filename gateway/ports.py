@@ -115,6 +115,19 @@ class BlobStore(Protocol):
         """
         ...
 
+    def ping(self) -> None:
+        """Raise ``BlobStoreUnavailable`` unless the store answers a cheap request now.
+
+        The health check's probe of the backend. MUST reach the real store (the
+        directory, the S3 bucket) rather than report a remembered state, and MUST fail
+        when the store is gone or refuses access (a missing root or bucket, denied
+        credentials). MUST NOT create, change or delete any object. SHOULD NOT retry and
+        SHOULD answer within a few seconds, so a health check learns of a failure
+        quickly; the caller bounds the time it waits in any case. The exception's message
+        MAY carry addresses and error text: callers show operators its type only.
+        """
+        ...
+
     def flush(self) -> None:
         """Make every ``put`` that returned before this call durable.
 
@@ -719,3 +732,45 @@ class JobQueue(Protocol):
     def wake(self) -> None:
         """Make every ``wait_for_jobs`` in progress in this process return now."""
         ...
+
+
+class PipelineMetrics(Protocol):
+    """Where pipeline stages report what they did, for the gateway's metrics.
+
+    ``gateway.metrics.Metrics`` implements it; ``NoPipelineMetrics`` discards every
+    report. Label values (verdicts, job kinds, outcomes) MUST come from small fixed sets
+    named in code (``"clean"``, ``"infected"``, ``"scan"``, ``"succeeded"``, ...), never
+    from data such as keys, file names or virus signature names: every distinct value
+    is a time series kept for the life of the process. Calls MUST be cheap and MUST
+    NOT raise.
+    """
+
+    def scan_verdict(self, verdict: str) -> None:
+        """Count one whole-file scan that ended with ``verdict``.
+
+        Verdicts: ``clean``, ``infected``, ``error`` (the scanner could not decide).
+        """
+        ...
+
+    def job_finished(
+        self, kind: str, outcome: str, run_seconds: float, wait_seconds: float | None = None
+    ) -> None:
+        """Count one attempt of a job of ``kind`` that ended with ``outcome``.
+
+        Outcomes: ``succeeded``, ``retried`` (failed, will run again), ``failed`` (gave
+        up). ``run_seconds`` is the handler's time; ``wait_seconds``, when known, the
+        time from the job becoming due to its claim by a worker.
+        """
+        ...
+
+
+class NoPipelineMetrics:
+    """A ``PipelineMetrics`` that records nothing (for tools and tests without metrics)."""
+
+    def scan_verdict(self, verdict: str) -> None:
+        """Discard the report."""
+
+    def job_finished(
+        self, kind: str, outcome: str, run_seconds: float, wait_seconds: float | None = None
+    ) -> None:
+        """Discard the report."""

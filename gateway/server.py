@@ -30,7 +30,9 @@ from gateway.core.tree import FileTree
 from gateway.core.upload_expiry import UploadExpiry
 from gateway.dav.app import DavApplication
 from gateway.dav.auth import DavAuthenticator
-from gateway.http_app import HttpApplication
+from gateway.health import HealthChecks
+from gateway.http_app import HttpApplication, MetricsAccess, http_protocol
+from gateway.metrics import Metrics
 from gateway.ports import Scanner
 from gateway.s3.app import S3Application
 from gateway.settings import Settings, master_key_bytes
@@ -79,6 +81,9 @@ class RunningGateway:
     s3: WSGIServer
     http: WSGIServer
     threads: tuple[threading.Thread, ...]
+    # The readiness checks /healthz runs and the metrics /metrics shows.
+    health: HealthChecks
+    metrics: Metrics
     # The periodic expiry of abandoned multipart uploads, None when expiry is off.
     expiry: UploadExpiry | None = None
     # The pipeline's worker threads, None when ``worker_threads`` is 0.
@@ -182,19 +187,46 @@ def dav_application(settings: Settings, storage: Storage) -> DavApplication:
     )
 
 
+def health_checks(settings: Settings, storage: Storage) -> HealthChecks:
+    """The readiness checks of the components this process has: its database and its
+    backend. Components wired later (a scanner, the job queue) register theirs here."""
+    health = HealthChecks(timeout=settings.health_timeout_seconds)
+    health.register("database", storage.metadata.ping)
+    health.register("backend", storage.blobs.ping)
+    return health
+
+
+def gateway_metrics(storage: Storage) -> Metrics:
+    """The process's metrics, with the storage totals of ``storage``'s database."""
+    metrics = Metrics()
+    metrics.watch_storage(storage.metadata.stats)
+    return metrics
+
+
 def start(
     settings: Settings, storage: Storage, tls: BuiltinSSLAdapter | None = None
 ) -> RunningGateway:
-    """Bind both listeners and serve them on background threads, over HTTPS with ``tls``."""
+    """Bind both listeners and serve them on background threads, over HTTPS with ``tls``.
+
+    Every request of either listener is counted in the returned gateway's ``metrics``.
+    """
+    health = health_checks(settings, storage)
+    metrics = gateway_metrics(storage)
     s3 = _server(
         (settings.s3_listen.host, settings.s3_listen.port),
-        S3Application(storage, settings),
+        metrics.instrument(S3Application(storage, settings), "s3"),
         settings.server_threads,
         tls,
     )
+    http_app = HttpApplication(
+        dav_application(settings, storage),
+        health,
+        metrics,
+        MetricsAccess(settings.metrics_token),
+    )
     http = _server(
         (settings.http_listen.host, settings.http_listen.port),
-        HttpApplication(storage, dav_application(settings, storage)),
+        metrics.instrument(http_app, http_protocol),
         settings.server_threads,
         tls,
     )
@@ -211,7 +243,7 @@ def start(
         expiry = UploadExpiry(storage.metadata, settings.multipart_expiry_seconds)
         expiry.start()
     worker = start_worker(settings, storage) if settings.worker_threads else None
-    return RunningGateway(s3, http, threads, expiry, worker)
+    return RunningGateway(s3, http, threads, health, metrics, expiry, worker)
 
 
 def serve_forever(

@@ -27,6 +27,8 @@ CLAMD_MAX_FILE_SIZE = 2**31 - 3
 # Matches the clamd configuration docs/scanning.md recommends (StreamMaxLength and
 # MaxFileSize 2000M): within clamd's hard limit, with room to spare.
 DEFAULT_SCAN_MAX_BYTES = 2000 * 1024 * 1024
+# Shortest metrics token accepted: a guessable token would open the metrics to anyone.
+MIN_TOKEN_LENGTH = 16
 
 
 class SettingsError(ValueError):
@@ -106,6 +108,10 @@ class Settings:
     # Objects larger than this are not sent to the scanner: the oversize policy applies.
     scan_max_bytes: int = DEFAULT_SCAN_MAX_BYTES
     scan_oversize_policy: OversizePolicy = OversizePolicy.QUARANTINE
+    # Bearer token that reads /metrics from anywhere; without one, only loopback clients may.
+    metrics_token: str | None = field(default=None, repr=False)
+    # How long /healthz waits for each component's check before calling it failed.
+    health_timeout_seconds: float = 2.0
     admin: AdminCredentials = AdminCredentials()
 
     @property
@@ -151,6 +157,8 @@ ENVIRONMENT = {
     "GATEWAY_SCANNER_URL": "scanner_url",
     "GATEWAY_SCAN_MAX_BYTES": "scan_max_bytes",
     "GATEWAY_SCAN_OVERSIZE_POLICY": "scan_oversize_policy",
+    "GATEWAY_METRICS_TOKEN": "metrics_token",
+    "GATEWAY_HEALTH_TIMEOUT_SECONDS": "health_timeout_seconds",
 }
 ADMIN_ENVIRONMENT = {
     "GATEWAY_ADMIN_USER": "user",
@@ -180,6 +188,7 @@ def _convert(name: str, value: Any) -> Any:
             "max_clock_skew_seconds",
             "server_threads",
             "worker_threads",
+            "scan_max_bytes",
         ):
             return int(value)
         if name.startswith("job_") and name.endswith("_seconds"):
@@ -187,9 +196,6 @@ def _convert(name: str, value: Any) -> Any:
             if not math.isfinite(number):
                 raise ValueError("not a finite number")
             return number
-            "scan_max_bytes",
-        ):
-            return int(value)
         if name == "scan_oversize_policy":
             policies = {policy.value: policy for policy in OversizePolicy}
             text = str(value).strip().lower()
@@ -198,9 +204,11 @@ def _convert(name: str, value: Any) -> Any:
             return policies[text]
         if name == "scanner_url":
             return str(value).strip() or "none"
+        if name == "health_timeout_seconds":
+            return float(value)
         return None if value in ("", None) else str(value)
     except (TypeError, ValueError) as exc:
-        shown = "(hidden)" if name == "master_key" else repr(value)
+        shown = "(hidden)" if name in ("master_key", "metrics_token") else repr(value)
         raise SettingsError(f"invalid value for {name}: {shown} ({exc})") from exc
 
 
@@ -226,6 +234,10 @@ def _validate(settings: Settings) -> Settings:
             "TLS needs both a certificate and its key: set tls_cert and tls_key together "
             "(--tls-cert / GATEWAY_TLS_CERT and --tls-key / GATEWAY_TLS_KEY)"
         )
+    if not 0 < settings.health_timeout_seconds <= 60:
+        raise SettingsError("health_timeout_seconds must be more than 0 and at most 60")
+    if settings.metrics_token is not None and len(settings.metrics_token) < MIN_TOKEN_LENGTH:
+        raise SettingsError(f"metrics_token must be at least {MIN_TOKEN_LENGTH} characters long")
     master_key_bytes(settings)
     _validate_scanning(settings)
     return settings

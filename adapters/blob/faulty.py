@@ -23,7 +23,7 @@ from typing import Literal
 
 from gateway.ports import Allocate, BlobStore, BlobStoreUnavailable, Bytes
 
-Operation = Literal["put", "get", "get_into", "delete", "exists", "iter_keys", "flush"]
+Operation = Literal["put", "get", "get_into", "delete", "exists", "iter_keys", "flush", "ping"]
 """The operations faults can be attached to; ``iter_keys`` matches on its prefix."""
 
 KeyPredicate = Callable[[str], bool]
@@ -127,6 +127,11 @@ class FaultyBlobStore:
         """Count, maybe fail (matching ``prefix``), then delegate."""
         self._enter("iter_keys", prefix)
         return self.inner.iter_keys(prefix)
+
+    def ping(self) -> None:
+        """Count, maybe fail (predicates see an empty key), then delegate."""
+        self._enter("ping", "")
+        self.inner.ping()
 
     def flush(self) -> None:
         """Count, maybe fail (predicates see an empty key), then delegate."""

@@ -226,6 +226,15 @@ class LocalBlobStore:
         except OSError as exc:
             raise BlobStoreUnavailable(f"cannot stat blob {key!r}: {exc}") from exc
 
+    def ping(self) -> None:
+        """Open the root directory and read one entry of it; ``BlobStoreUnavailable`` when
+        the root is missing, not a directory, or cannot be read. Writes nothing."""
+        try:
+            with os.scandir(self._root) as entries:
+                next(entries, None)
+        except OSError as exc:
+            raise BlobStoreUnavailable(f"cannot list blob store root {self._root}: {exc}") from exc
+
     def iter_keys(self, prefix: str = "") -> Iterator[str]:
         """Yield every key starting with ``prefix`` (a plain string prefix).
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import threading
 from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, TypeVar
 
@@ -27,6 +28,8 @@ _T = TypeVar("_T")
 
 DEFAULT_MAX_ATTEMPTS = 8
 DEFAULT_CONNECT_TIMEOUT = 10.0
+# ``ping`` (the health probe) gives up after these many seconds, on its first attempt.
+PING_TIMEOUT = 5.0
 # ``get_into`` reads response bodies in pieces of this size: small enough to come from
 # memory the allocator already has, large enough to keep the calls few.
 READ_PIECE = 128 * 1024
@@ -111,6 +114,10 @@ class S3BlobStore:
         self._client: S3Client = boto3.session.Session().client(
             "s3", endpoint_url=endpoint_url, region_name=region, config=config
         )
+        self._endpoint_url = endpoint_url
+        self._region = region
+        self._probe: S3Client | None = None
+        self._probe_lock = threading.Lock()
 
     @property
     def bucket(self) -> str:
@@ -196,12 +203,46 @@ class S3BlobStore:
         except (BotoCoreError, ClientError) as exc:
             raise BlobStoreUnavailable(f"cannot list s3://{self._bucket}: {exc}") from exc
 
+    def ping(self) -> None:
+        """List at most one key under the prefix, in one attempt of at most ``PING_TIMEOUT``
+        seconds to connect and as many to read.
+
+        A missing bucket, denied credentials and an unreachable endpoint all raise
+        ``BlobStoreUnavailable``. The probe has a client of its own without retries, so
+        the main client's back-off never delays the answer.
+        """
+        try:
+            self._probe_client().list_objects_v2(
+                Bucket=self._bucket, Prefix=self._prefix, MaxKeys=1
+            )
+        except (BotoCoreError, ClientError) as exc:
+            raise BlobStoreUnavailable(f"s3 ping of {self._bucket} failed: {exc}") from exc
+
     def flush(self) -> None:
         """Nothing to do: S3 acknowledges a put only once it is durable."""
 
     def close(self) -> None:
-        """Close the client's connection pool."""
+        """Close the clients' connection pools."""
         self._client.close()
+        with self._probe_lock:
+            if self._probe is not None:
+                self._probe.close()
+
+    def _probe_client(self) -> S3Client:
+        """The client ``ping`` uses, made on first use (most stores are never pinged)."""
+        with self._probe_lock:
+            if self._probe is None:
+                config = Config(
+                    s3={"addressing_style": "path"},
+                    retries={"mode": "standard", "total_max_attempts": 1},
+                    max_pool_connections=2,
+                    connect_timeout=PING_TIMEOUT,
+                    read_timeout=PING_TIMEOUT,
+                )
+                self._probe = boto3.session.Session().client(
+                    "s3", endpoint_url=self._endpoint_url, region_name=self._region, config=config
+                )
+            return self._probe
 
     def _call(self, what: str, attempt: Callable[[], _T]) -> _T:
         """Run ``attempt``, retrying the failures botocore leaves to its caller.

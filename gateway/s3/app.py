@@ -24,6 +24,7 @@ from gateway.errors import GatewayError
 from gateway.ports import BlobStoreError
 from gateway.records import User
 from gateway.request_body import request_body
+from gateway.request_metrics import OPERATION_KEY
 from gateway.s3.anonymous import anonymous_owner, is_anonymous
 from gateway.s3.call import Call
 from gateway.s3.cors import actual_request_headers
@@ -69,6 +70,7 @@ class S3Application:
             request = S3Request.parse(environ, self._settings.s3_domains)
             resource = request.resource
             operation, handler = self._dispatch(request, request_id)
+            environ[OPERATION_KEY] = operation
             response = handler()
         except S3Error as exc:
             response = error_response(exc, resource, request_id)

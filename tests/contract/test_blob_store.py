@@ -9,6 +9,7 @@ from __future__ import annotations
 import errno
 import os
 import random
+import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -165,6 +166,37 @@ def test_exists(store: BlobStore) -> None:
     assert store.exists("chunks/abcd")
     assert not store.exists("chunks/abc")
     assert not store.exists("chunks")
+
+
+def test_ping_answers_and_changes_nothing(store: BlobStore) -> None:
+    store.ping()
+    store.put("a/b", b"v")
+    store.ping()
+    assert sorted(store.iter_keys()) == ["a/b"]
+    assert store.get("a/b") == b"v"
+
+
+def test_local_ping_fails_when_the_root_is_gone(tmp_path: Path) -> None:
+    root = tmp_path / "blobs"
+    store = LocalBlobStore(root)
+    root.rename(tmp_path / "moved")
+    with pytest.raises(BlobStoreUnavailable, match="cannot list"):
+        store.ping()
+    root.write_bytes(b"not a directory")
+    with pytest.raises(BlobStoreUnavailable):
+        store.ping()
+    root.unlink()
+    (tmp_path / "moved").rename(root)
+    store.ping()
+
+
+def test_faulty_ping_can_fail(tmp_path: Path) -> None:
+    store = FaultyBlobStore(LocalBlobStore(tmp_path / "blobs"))
+    store.fail_nth("ping")
+    with pytest.raises(BlobStoreUnavailable, match="injected"):
+        store.ping()
+    store.ping()
+    assert store.calls["ping"] == 2
 
 
 def test_iter_keys_lists_every_key_including_nested_ones(store: BlobStore) -> None:
@@ -400,6 +432,30 @@ def test_s3_missing_bucket_raises_unavailable(moto_endpoint: str) -> None:
             store.put("k", b"v")
         with pytest.raises(BlobStoreUnavailable, match="NoSuchBucket"):
             list(store.iter_keys())
+    finally:
+        store.close()
+
+
+def test_s3_ping_fails_for_a_missing_bucket(moto_endpoint: str) -> None:
+    store = S3BlobStore("no-such-bucket", endpoint_url=moto_endpoint, region="us-east-1")
+    try:
+        with pytest.raises(BlobStoreUnavailable, match="NoSuchBucket"):
+            store.ping()
+    finally:
+        store.close()
+
+
+@pytest.mark.usefixtures("fake_credentials")
+def test_s3_ping_of_an_unreachable_endpoint_fails_at_once() -> None:
+    # The store's own retries (8 attempts, with back-off) do not apply to the probe.
+    store = open_blob_store(
+        f"s3://bucket/blobs?endpoint_url=http://127.0.0.1:{free_port()}&region=us-east-1"
+    )
+    try:
+        started = time.monotonic()
+        with pytest.raises(BlobStoreUnavailable):
+            store.ping()
+        assert time.monotonic() - started < 3
     finally:
         store.close()
 

@@ -162,6 +162,25 @@ def test_scanning_from_file_and_environment(tmp_path: Path) -> None:
     assert from_environment.scan_oversize_policy is OversizePolicy.QUARANTINE
 
 
+def test_metrics_token_and_health_timeout_from_file_and_environment(tmp_path: Path) -> None:
+    defaults = load_settings(None, environ={})
+    assert defaults.metrics_token is None
+    assert defaults.health_timeout_seconds == 2.0
+    config = tmp_path / "gateway.toml"
+    config.write_text('metrics_token = "from-the-file-0123456"\nhealth_timeout_seconds = 5\n')
+    from_file = load_settings(config, environ={})
+    assert from_file.metrics_token == "from-the-file-0123456"
+    assert from_file.health_timeout_seconds == 5.0
+    environ = {
+        "GATEWAY_METRICS_TOKEN": "from-the-environment",
+        "GATEWAY_HEALTH_TIMEOUT_SECONDS": "0.5",
+    }
+    from_environment = load_settings(config, environ=environ)
+    assert from_environment.metrics_token == "from-the-environment"
+    assert from_environment.health_timeout_seconds == 0.5
+    assert "from-the-environment" not in repr(from_environment)
+
+
 @pytest.mark.parametrize(
     ("environ", "message"),
     [
@@ -192,3 +211,19 @@ def test_bad_job_settings_are_rejected(environ: dict[str, str], message: str) ->
 def test_bad_scanning_settings_are_rejected_clearly(environ: dict[str, str], message: str) -> None:
     with pytest.raises(SettingsError, match=message):
         load_settings(None, environ=environ)
+
+
+@pytest.mark.parametrize(
+    ("environ", "message"),
+    [
+        ({"GATEWAY_METRICS_TOKEN": "short"}, "at least 16 characters"),
+        ({"GATEWAY_HEALTH_TIMEOUT_SECONDS": "0"}, "health_timeout_seconds"),
+        ({"GATEWAY_HEALTH_TIMEOUT_SECONDS": "nan"}, "health_timeout_seconds"),
+        ({"GATEWAY_HEALTH_TIMEOUT_SECONDS": "soon"}, "health_timeout_seconds"),
+    ],
+)
+def test_unusable_observability_settings_are_refused(environ: dict[str, str], message: str) -> None:
+    with pytest.raises(SettingsError, match=message) as raised:
+        load_settings(None, environ=environ)
+    # A refused token is never echoed.
+    assert "short" not in str(raised.value)
