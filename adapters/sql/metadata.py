@@ -104,6 +104,23 @@ from gateway.records import (
 _CHUNKS = cast(Table, ChunkRow.__table__)
 
 
+_INSERT_CHUNKS = {
+    name: dialect_insert(_CHUNKS).on_conflict_do_nothing(index_elements=["content_id"])
+    for name, dialect_insert in (("sqlite", sqlite.insert), ("postgresql", postgresql.insert))
+}
+_TOUCH_CHUNKS = (
+    update(_CHUNKS)
+    .where(_CHUNKS.c.content_id.in_(bindparam("content_ids", expanding=True)))
+    .values(touched_at=bindparam("touched"))
+    .returning(
+        _CHUNKS.c.id,
+        _CHUNKS.c.content_id,
+        _CHUNKS.c.size,
+        _CHUNKS.c.stored_size,
+        _CHUNKS.c.backend_key,
+        _CHUNKS.c.refcount,
+    )
+)
 _KNOWN_CHUNKS = select(_CHUNKS.c.content_id).where(
     _CHUNKS.c.content_id.in_(bindparam("content_ids", expanding=True))
 )
@@ -527,23 +544,22 @@ class SqlMetadata(SqlRepository):
         """
         if not content_ids:
             return {}
-        with self._write() as session:
-            return self._touch(session.connection(), sorted(content_ids), _now())
+        with self._write_connection() as connection:
+            return self._touch(connection, sorted(content_ids), _now())
 
     def add_chunks(self, chunks: Sequence[NewChunk]) -> dict[str, Chunk]:
         """Record stored chunks with refcount 0; a content id already recorded keeps its
         row (touched), and that row is returned for it.
 
-        Upload hot path: plain Core statements on the session's connection, which cost a
+        Upload hot path: pre-built Core statements on a plain connection, which cost a
         fraction of the ORM's bookkeeping.
         """
         now = _now()
         # Sorted, so that concurrent writers on PostgreSQL lock rows in one order.
         pending = {c.content_id: c for c in sorted(chunks, key=lambda c: c.content_id)}
         found: dict[str, Chunk] = {}
-        insert_new = self._insert(_CHUNKS).on_conflict_do_nothing(index_elements=["content_id"])
-        with self._write() as session:
-            connection = session.connection()
+        insert_new = _INSERT_CHUNKS[self._dialect]
+        with self._write_connection() as connection:
             # A row that blocked our insert may be collected before we touch it (only on
             # PostgreSQL, where GC does not wait for us): the next round inserts ours.
             while pending:
@@ -571,19 +587,7 @@ class SqlMetadata(SqlRepository):
         connection: Connection, content_ids: Sequence[str], now: datetime
     ) -> dict[str, Chunk]:
         """Set ``touched_at`` of the chunks of ``content_ids``; the rows touched, by content id."""
-        rows = connection.execute(
-            update(_CHUNKS)
-            .where(_CHUNKS.c.content_id.in_(content_ids))
-            .values(touched_at=now)
-            .returning(
-                _CHUNKS.c.id,
-                _CHUNKS.c.content_id,
-                _CHUNKS.c.size,
-                _CHUNKS.c.stored_size,
-                _CHUNKS.c.backend_key,
-                _CHUNKS.c.refcount,
-            )
-        )
+        rows = connection.execute(_TOUCH_CHUNKS, {"content_ids": list(content_ids), "touched": now})
         return {row.content_id: Chunk(*row) for row in rows}
 
     def collectable_chunks(self, older_than: datetime, limit: int) -> list[Chunk]:

@@ -44,6 +44,12 @@ class SqlRepository:
             yield connection
 
     @contextmanager
+    def _write_connection(self) -> Iterator[Connection]:
+        """A write transaction on a plain connection, for pre-built Core statements."""
+        with self._writer_lock, self._write_engine.begin() as connection:
+            yield connection
+
+    @contextmanager
     def _read(self) -> Iterator[Session]:
         with Session(self._engine, expire_on_commit=False) as session, session.begin():
             yield session
