@@ -242,7 +242,7 @@ def start(
     if settings.multipart_expiry_seconds:
         expiry = UploadExpiry(storage.metadata, settings.multipart_expiry_seconds)
         expiry.start()
-    worker = start_worker(settings, storage) if settings.worker_threads else None
+    worker = start_worker(settings, storage, metrics=metrics) if settings.worker_threads else None
     return RunningGateway(s3, http, threads, health, metrics, expiry, worker)
 
 

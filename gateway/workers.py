@@ -18,6 +18,7 @@ from adapters.sql.metadata import SqlMetadata
 from gateway.core.pipeline.probe import PROBE, run_probe
 from gateway.core.pipeline.worker import Handler, Worker
 from gateway.core.storage import Storage
+from gateway.ports import PipelineMetrics
 from gateway.settings import Settings
 
 log = logging.getLogger("gateway")
@@ -49,8 +50,10 @@ def start_worker(
     *,
     threads: int | None = None,
     kinds: Sequence[str] | None = None,
+    metrics: PipelineMetrics | None = None,
 ) -> Worker:
-    """Start a worker on ``threads`` threads (default: the setting) for ``kinds`` (all)."""
+    """Start a worker on ``threads`` threads (default: the setting) for ``kinds`` (all),
+    reporting to ``metrics``."""
     worker = Worker(
         open_job_queue(settings, storage),
         job_handlers(settings, storage),
@@ -59,6 +62,7 @@ def start_worker(
         lease_seconds=settings.job_lease_seconds,
         poll_seconds=settings.job_poll_seconds,
         retention_seconds=settings.job_retention_seconds or None,
+        metrics=metrics,
     )
     worker.start()
     return worker

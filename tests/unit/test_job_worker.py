@@ -18,7 +18,9 @@ from gateway.core.pipeline.backoff import retry_delay
 from gateway.core.pipeline.failure import MAX_MESSAGE, failure_message
 from gateway.core.pipeline.probe import PROBE, run_probe
 from gateway.core.pipeline.worker import Handler, Worker
+from gateway.metrics import Metrics
 from gateway.records import JOB_DONE, JOB_FAILED, JOB_RUNNING, Job
+from tests.support.metrics import Exposition
 
 
 @pytest.fixture
@@ -208,3 +210,32 @@ def test_the_probe_completes_and_can_hold_its_job() -> None:
     assert time.monotonic() - started >= 0.1
     with pytest.raises(ValueError):
         run_probe({"seconds": "soon"})
+
+
+def test_every_attempt_is_counted_in_the_metrics(
+    queue: SqlJobQueue, workers: Callable[..., Worker]
+) -> None:
+    metrics = Metrics(process=False)
+
+    def flaky(payload: Mapping[str, Any]) -> None:
+        if payload["fail"]:
+            raise RuntimeError("not this time")
+
+    queue.enqueue("flaky", {"fail": False})
+    parked = queue.enqueue("flaky", {"fail": True}, max_attempts=2)
+    workers(queue, {"flaky": flaky}, metrics=metrics)
+
+    def scrape() -> Exposition:
+        return Exposition.parse(metrics.render()[0].decode())
+
+    # Counted once the attempt's outcome is recorded, so just after the job's state.
+    wait_until(lambda: scrape().value("gateway_job_duration_seconds_count", kind="flaky") == 3)
+    assert job(queue, parked).state == JOB_FAILED
+    scraped = scrape()
+    counts = {
+        outcome: scraped.value("gateway_jobs_total", kind="flaky", outcome=outcome)
+        for outcome in ("succeeded", "retried", "failed")
+    }
+    assert counts == {"succeeded": 1, "retried": 1, "failed": 1}
+    assert scraped.value("gateway_job_duration_seconds_count", kind="flaky") == 3
+    assert scraped.value("gateway_job_wait_seconds_count", kind="flaky") == 3

@@ -22,10 +22,11 @@ import socket
 import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
+from datetime import UTC, datetime
 from typing import Any
 
 from gateway.core.pipeline.failure import failure_message
-from gateway.ports import JobQueue
+from gateway.ports import JobQueue, NoPipelineMetrics, PipelineMetrics
 from gateway.records import JOB_FAILED, JOB_QUEUED, Job
 
 log = logging.getLogger("gateway.jobs")
@@ -54,7 +55,8 @@ class Worker:
 
     ``handlers`` maps job kinds to handlers; the worker claims only ``kinds`` (all of
     the handlers' kinds by default), each of which needs a handler. Thread ``i`` claims
-    as ``<worker id>/<i>``. ``retention_seconds`` None keeps done jobs forever.
+    as ``<worker id>/<i>``. ``retention_seconds`` None keeps done jobs forever. Every
+    attempt's outcome, run time and wait since the job was due go to ``metrics``.
     """
 
     def __init__(
@@ -68,6 +70,7 @@ class Worker:
         poll_seconds: float = DEFAULT_POLL_SECONDS,
         retention_seconds: float | None = DEFAULT_RETENTION_SECONDS,
         worker_id: str | None = None,
+        metrics: PipelineMetrics | None = None,
     ) -> None:
         if threads < 1:
             raise ValueError("a worker needs at least one thread")
@@ -78,6 +81,7 @@ class Worker:
         if missing or not chosen:
             raise ValueError(f"no handler for job kinds: {', '.join(missing) or '(none given)'}")
         self._queue = queue
+        self._metrics = metrics or NoPipelineMetrics()
         self._handlers = dict(handlers)
         self._kinds = chosen
         self._lease = lease_seconds
@@ -159,12 +163,19 @@ class Worker:
     def _run(self, worker_id: str, job: Job) -> None:
         with self._held_lock:
             self._held[job.id] = worker_id
+        waited = max(0.0, (datetime.now(UTC) - job.run_after).total_seconds())
+        started = time.monotonic()
         try:
             try:
                 self._handlers[job.kind](job.payload)
             except Exception as exc:
-                self._record_failure(worker_id, job, failure_message(exc))
+                state = self._record_failure(worker_id, job, failure_message(exc))
+                outcome = "failed" if state == JOB_FAILED else "retried"
+                self._metrics.job_finished(job.kind, outcome, time.monotonic() - started, waited)
             else:
+                self._metrics.job_finished(
+                    job.kind, "succeeded", time.monotonic() - started, waited
+                )
                 if not self._queue.complete(job.id, worker_id):
                     log.warning(
                         "job %d (%s) finished after its lease was lost; it runs again",
@@ -178,7 +189,8 @@ class Worker:
             with self._held_lock:
                 self._held.pop(job.id, None)
 
-    def _record_failure(self, worker_id: str, job: Job, message: str) -> None:
+    def _record_failure(self, worker_id: str, job: Job, message: str) -> str | None:
+        """Record a failed attempt; the job's state now (None: the lease was lost)."""
         state = self._queue.fail(job.id, worker_id, message)
         outcome = {
             JOB_QUEUED: "will be retried",
@@ -194,6 +206,7 @@ class Worker:
             outcome,
             message,
         )
+        return state
 
     def _keep_house(self) -> None:
         interval = max(0.05, self._lease / 3)
