@@ -3,14 +3,11 @@
 from __future__ import annotations
 
 import gc
-import logging
 import shutil
-import signal
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from types import FrameType
 from urllib.parse import unquote, urlsplit
 
 from cheroot.server import ChunkedRFile, HTTPConnection, HTTPRequest
@@ -36,11 +33,10 @@ from gateway.metrics import Metrics
 from gateway.ports import Scanner
 from gateway.s3.app import S3Application
 from gateway.settings import Settings, master_key_bytes
+from gateway.stop_signal import wait_for_stop_signal
 from gateway.tls import ssl_adapter
 from gateway.workers import start_worker
 from gateway.wsgi_gateway import DirectWriteGateway
-
-log = logging.getLogger("gateway")
 
 # How much of a chunked request body the application left unread is read and dropped
 # before answering; a longer rest closes the connection instead.
@@ -256,14 +252,6 @@ def serve_forever(
     # collection, which requests that allocate many objects (big listings) trigger, from
     # walking it again.
     gc.freeze()
-    stopping = threading.Event()
-
-    def on_signal(signum: int, _frame: FrameType | None) -> None:
-        log.info("received signal %d, shutting down", signum)
-        stopping.set()
-
-    signal.signal(signal.SIGINT, on_signal)
-    signal.signal(signal.SIGTERM, on_signal)
-    stopping.wait()
+    wait_for_stop_signal("shutting down")
     running.stop()
     storage.close()

@@ -7,11 +7,7 @@ both the workers inside ``gateway serve`` and ``gateway worker`` processes run i
 
 from __future__ import annotations
 
-import logging
-import signal
-import threading
 from collections.abc import Sequence
-from types import FrameType
 
 from adapters.sql.jobs import SqlJobQueue
 from adapters.sql.metadata import SqlMetadata
@@ -20,8 +16,7 @@ from gateway.core.pipeline.worker import Handler, Worker
 from gateway.core.storage import Storage
 from gateway.ports import PipelineMetrics
 from gateway.settings import Settings
-
-log = logging.getLogger("gateway")
+from gateway.stop_signal import wait_for_stop_signal
 
 # How long a stopping worker lets its jobs in progress finish before abandoning them.
 STOP_TIMEOUT_SECONDS = 30.0
@@ -77,13 +72,5 @@ def run_worker_forever(
     expiry: another worker runs them again once their lease ran out.
     """
     worker = start_worker(settings, storage, threads=threads, kinds=kinds)
-    stopping = threading.Event()
-
-    def on_signal(signum: int, _frame: FrameType | None) -> None:
-        log.info("received signal %d, stopping the worker", signum)
-        stopping.set()
-
-    signal.signal(signal.SIGINT, on_signal)
-    signal.signal(signal.SIGTERM, on_signal)
-    stopping.wait()
+    wait_for_stop_signal("stopping the worker")
     worker.stop(timeout=STOP_TIMEOUT_SECONDS)

@@ -15,6 +15,7 @@ import pytest
 from adapters.scan import open_scanner
 from bench.clamd_service import EICAR_REPORTED_NAMES, ClamdLimits, ClamdService, eicar
 from bench.data import make_text
+from bench.scan import file_pieces
 from gateway.core.scanning import scan_object
 from gateway.ports import ScannerUnavailable
 from gateway.records import Verdict, VerdictKind
@@ -32,13 +33,9 @@ def random_stream(mib: int, tail: bytes = b"") -> Iterator[bytes]:
     yield tail[half:]
 
 
-def file_stream(path: Path, piece: int = MIB) -> Iterator[memoryview]:
+def file_stream(path: Path) -> Iterator[memoryview]:
     """The file's bytes in views of one reused buffer, as the read path hands them out."""
-    buffer = bytearray(piece)
-    view = memoryview(buffer)
-    with path.open("rb") as handle:
-        while count := handle.readinto(buffer):
-            yield view[:count]
+    return file_pieces(path)
 
 
 def assert_eicar(verdict: Verdict) -> None:
