@@ -85,7 +85,7 @@ def test_healthz_reports_every_component(gateway_sqlite_local: GatewayProcess) -
     assert response.headers["cache-control"] == "no-store"
     document = response.json()
     assert document["status"] == "ok"
-    assert set(document["components"]) == {"database", "backend"}
+    assert set(document["components"]) == {"database", "backend", "queue"}
     for component in document["components"].values():
         assert component["status"] == "ok"
         assert component["required"] is True
