@@ -191,7 +191,9 @@ def health_checks(settings: Settings, storage: Storage) -> HealthChecks:
     health.register("backend", storage.blobs.ping)
     if isinstance(storage.metadata, SqlMetadata):
         queue = open_job_queue(settings, storage)
-        health.register("queue", lambda: queue_summary(queue.stats()))
+        # Not required: the queue lives in the metadata database, whose own check decides
+        # readiness; this one reports the backlog and parked jobs.
+        health.register("queue", lambda: queue_summary(queue.stats()), required=False)
     if scanning_enabled(settings):
         # Not required: uploads and reads go on while clamd is down; scans wait in the queue.
         health.register("scanner", scanner_from_settings(settings).ping, required=False)
