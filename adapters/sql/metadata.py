@@ -67,7 +67,13 @@ from adapters.sql.object_features import (
 from adapters.sql.repository import SqlRepository, starts_with
 from adapters.sql.upload_listing import upload_cursor_condition
 from adapters.sql.version_commit import ManifestRef
-from gateway.core.scanning import SCAN_CLEAN, SCAN_JOB, SCAN_PENDING, SCAN_STRICT
+from gateway.core.scanning import (
+    SCAN_CLEAN,
+    SCAN_JOB,
+    SCAN_PENDING,
+    SCAN_STRICT,
+    check_servable,
+)
 from gateway.errors import (
     BucketAlreadyExistsError,
     BucketNotEmptyError,
@@ -1582,6 +1588,10 @@ class SqlMetadata(SqlRepository):
             .join(VersionRow, _live())
             .where(ObjectRow.bucket_id == source.id, *condition)
         ).all()
+        for obj, version in copying:
+            if version.quarantined:
+                # A copy must not launder a quarantined version into a servable one.
+                check_servable(_stored(obj, version))
         for obj, version in copying:
             self._replace_current(
                 session,

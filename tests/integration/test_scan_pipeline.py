@@ -95,6 +95,12 @@ def assert_refused_everywhere(gateway: GatewayProcess, bucket: str, key: str) ->
         assert answer.status_code == 403
         assert answer.text.startswith("object is quarantined: malware detected (")
         assert dav.head(f"{MOUNT}/{bucket}/{key}").status_code == 403
+        copied = dav.request(
+            "COPY",
+            f"{MOUNT}/{bucket}/{key}",
+            headers={"Destination": f"{gateway.http_url}{MOUNT}/{bucket}/{key}.dav-copy"},
+        )
+        assert copied.status_code == 403
         # Listings keep showing the key.
         listed = propfind(dav, f"{MOUNT}/{bucket}/")
         assert any(href.endswith(f"/{key}") for href in listed)
