@@ -129,7 +129,8 @@ def _redact(url: str) -> str:
 def cmd_serve(args: argparse.Namespace) -> int:
     """Migrate if needed, ensure the admin exists, and serve until interrupted."""
     from gateway.allocator import tune_allocator
-    from gateway.server import listener_tls, scanner_from_settings, serve_forever
+    from gateway.server import listener_tls, serve_forever
+    from gateway.workers import scanner_from_settings
 
     tune_allocator()
     settings = _settings(args)
@@ -322,6 +323,46 @@ def cmd_bucket_anonymous(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def cmd_bucket_scan_policy(args: argparse.Namespace) -> int:
+    """Set a bucket's malware scan policy: ``async`` (serve at once, block once found
+    infected) or ``strict`` (serve only after a clean verdict)."""
+    storage = _storage(_settings(args))
+    try:
+        bucket = storage.set_scan_policy(args.bucket, args.policy, SYSTEM)
+    finally:
+        storage.close()
+    print(f"bucket {bucket.name}: scan policy {bucket.scan_policy}")
+    return EXIT_OK
+
+
+def cmd_quarantine_list(args: argparse.Namespace) -> int:
+    """List quarantined object versions: bucket, key, version id, status, signature."""
+    storage = _storage(_settings(args))
+    try:
+        found = storage.quarantined(args.limit)
+    finally:
+        storage.close()
+    for bucket_name, obj in found:
+        print(
+            f"{bucket_name}\t{obj.key}\t{obj.version_id}\t{obj.scan_status}"
+            f"\t{obj.scan_signature or ''}"
+        )
+    print(f"{len(found)} quarantined version(s)", file=sys.stderr)
+    return EXIT_OK
+
+
+def cmd_quarantine_remove(args: argparse.Namespace) -> int:
+    """Delete a key's quarantined versions for good (or only ``--version ID``), audited."""
+    storage = _storage(_settings(args))
+    try:
+        removed = storage.remove_quarantined(args.bucket, args.key, args.version, SYSTEM)
+    finally:
+        storage.close()
+    for obj in removed:
+        print(f"removed {args.bucket}/{obj.key} version {obj.version_id}")
+    return EXIT_OK
+
+
 def cmd_gc(args: argparse.Namespace) -> int:
     """Abort expired multipart uploads, then delete chunks no object references, after
     the grace period."""
@@ -471,6 +512,19 @@ def build_parser() -> argparse.ArgumentParser:
     anonymous = command(buckets, "anonymous", cmd_bucket_anonymous)
     anonymous.add_argument("bucket")
     anonymous.add_argument("access", choices=["read", "none"])
+    scan_policy = command(buckets, "scan-policy", cmd_bucket_scan_policy)
+    scan_policy.add_argument("bucket")
+    scan_policy.add_argument("policy", choices=["async", "strict"])
+    quarantine = commands.add_parser(
+        "quarantine", help="objects blocked by the malware scan"
+    ).add_subparsers(dest="action", required=True)
+    command(quarantine, "list", cmd_quarantine_list).add_argument(
+        "--limit", type=int, default=1000, help="show at most this many (default: 1000)"
+    )
+    remove_quarantined = command(quarantine, "remove", cmd_quarantine_remove)
+    remove_quarantined.add_argument("bucket")
+    remove_quarantined.add_argument("key")
+    remove_quarantined.add_argument("--version", help="only this version id")
     gc = command(commands, "gc", cmd_gc)
     gc.add_argument("--grace-seconds", type=int, help="override the configured grace period")
     fsck_parser = command(commands, "fsck", cmd_fsck)

@@ -125,3 +125,22 @@ class EntityTooSmallError(GatewayError):
 
 class PreconditionFailedError(GatewayError):
     """A conditional write's condition (named by the message) did not hold at commit."""
+
+
+class ObjectBlockedError(AccessDeniedError):
+    """The version may not be served because of its malware scan; ``status`` says why."""
+
+    def __init__(self, key: str, message: str, status: str) -> None:
+        super().__init__(message)
+        self.key = key
+        self.message = message
+        self.status = status
+
+
+class QuarantinedError(ObjectBlockedError):
+    """The version is quarantined: malware was found, or it could not be scanned under the
+    ``quarantine`` oversize policy."""
+
+
+class ScanPendingError(ObjectBlockedError):
+    """The version's bucket serves only scanned versions and this one has no verdict yet."""

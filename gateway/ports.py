@@ -484,6 +484,33 @@ class MetadataStore(Protocol):
         (delete markers included) when ``version_id`` is None; None when there is none."""
         ...
 
+    def set_bucket_scan_policy(self, bucket: Bucket, policy: str, actor: Actor) -> Bucket:
+        """Set the bucket's malware scan policy ("async" or "strict"); the new record."""
+        ...
+
+    def scan_target(self, version_id: str) -> tuple[str, StoredObject] | None:
+        """The bucket name and the version with internal id ``version_id``; None once it
+        is gone. MUST find non-current versions too."""
+        ...
+
+    def record_verdict(
+        self,
+        version_id: str,
+        status: str,
+        signature: str | None,
+        *,
+        quarantined: bool,
+        actor: Actor,
+    ) -> bool:
+        """Record a scan verdict on a version still ``pending``, atomically; False when it
+        is gone or was judged already (the scan job MAY run more than once). A quarantine
+        MUST add a change-feed row (event ``quarantined``) and an audit row with it."""
+        ...
+
+    def quarantined_versions(self, limit: int = 1000) -> list[tuple[str, StoredObject]]:
+        """Quarantined versions with their bucket names, by bucket, key and version."""
+        ...
+
     def delete_version(
         self, bucket: Bucket, key: str, version_id: str, actor: Actor
     ) -> StoredObject | None:

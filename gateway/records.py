@@ -66,6 +66,9 @@ class Bucket:
     versioning: str = ""
     # The bucket's CORS configuration as the S3 front end stored it, None when it has none.
     cors: str | None = None
+    # The malware scan policy: "async" (served until found infected) or "strict" (served
+    # only after a clean verdict).
+    scan_policy: str = "async"
 
 
 @dataclass(frozen=True)
@@ -164,6 +167,14 @@ class StoredObject:
     checksum: Checksum | None = None
     # The parts of a multipart object, by number; empty for any other object.
     parts: tuple[ObjectPart, ...] = ()
+    # The malware scan (see ``gateway.core.scanning``): None when written while scanning
+    # was off, else "pending", "clean", "infected" or "unscannable"; the signature found
+    # (or why it could not be scanned); whether it is quarantined (never served); and
+    # whether its bucket's scan policy was "strict" when the record was read.
+    scan_status: str | None = None
+    scan_signature: str | None = None
+    quarantined: bool = False
+    scan_strict: bool = False
 
     @property
     def public_version_id(self) -> str:

@@ -15,7 +15,6 @@ from cheroot.ssl.builtin import BuiltinSSLAdapter
 from cheroot.wsgi import Server as WSGIServer
 
 from adapters.blob import open_blob_store
-from adapters.scan import open_scanner
 from adapters.sql.dav_locks import SqlLockStorage
 from adapters.sql.dav_properties import SqlDeadProperties
 from adapters.sql.engine import make_engine, migrate, needs_migration
@@ -29,13 +28,18 @@ from gateway.dav.app import DavApplication
 from gateway.dav.auth import DavAuthenticator
 from gateway.health import HealthChecks
 from gateway.http_app import HttpApplication, MetricsAccess, http_protocol
-from gateway.metrics import Metrics
-from gateway.ports import Scanner
+from gateway.metrics import Metrics, QueueLevel
+from gateway.records import JOB_QUEUED, JobStats
 from gateway.s3.app import S3Application
 from gateway.settings import Settings, master_key_bytes
 from gateway.stop_signal import wait_for_stop_signal
 from gateway.tls import ssl_adapter
-from gateway.workers import start_worker
+from gateway.workers import (
+    open_job_queue,
+    scanner_from_settings,
+    scanning_enabled,
+    start_worker,
+)
 from gateway.wsgi_gateway import DirectWriteGateway
 
 # How much of a chunked request body the application left unread is read and dropped
@@ -54,20 +58,12 @@ def open_storage(settings: Settings, *, auto_migrate: bool = False) -> Storage:
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     master_key = master_key_bytes(settings)
     return Storage(
-        SqlMetadata(engine),
+        SqlMetadata(engine, scanning=scanning_enabled(settings)),
         open_blob_store(settings.effective_backend_url),
         chunk_avg_size=settings.chunk_avg_size,
         compression_level=settings.compression_level,
         keyring=Keyring(master_key) if master_key is not None else None,
     )
-
-
-def scanner_from_settings(settings: Settings) -> Scanner:
-    """The malware scanner ``scanner_url`` names, sent objects up to ``scan_max_bytes``.
-
-    Raises ValueError when the URL is malformed; clamd is not contacted.
-    """
-    return open_scanner(settings.scanner_url, max_bytes=settings.scan_max_bytes)
 
 
 @dataclass
@@ -184,19 +180,48 @@ def dav_application(settings: Settings, storage: Storage) -> DavApplication:
 
 
 def health_checks(settings: Settings, storage: Storage) -> HealthChecks:
-    """The readiness checks of the components this process has: its database and its
-    backend. Components wired later (a scanner, the job queue) register theirs here."""
+    """The readiness checks of the components this process has: its database, its
+    backend, the job queue, and the scanner when scanning is on."""
     health = HealthChecks(timeout=settings.health_timeout_seconds)
     health.register("database", storage.metadata.ping)
     health.register("backend", storage.blobs.ping)
+    if isinstance(storage.metadata, SqlMetadata):
+        queue = open_job_queue(settings, storage)
+        # Not required: the queue lives in the metadata database, whose own check decides
+        # readiness; this one reports the backlog and parked jobs.
+        health.register("queue", lambda: queue_summary(queue.stats()), required=False)
+    if scanning_enabled(settings):
+        # Not required: uploads and reads go on while clamd is down; scans wait in the queue.
+        health.register("scanner", scanner_from_settings(settings).ping, required=False)
     return health
 
 
-def gateway_metrics(storage: Storage) -> Metrics:
-    """The process's metrics, with the storage totals of ``storage``'s database."""
+def gateway_metrics(settings: Settings, storage: Storage) -> Metrics:
+    """The process's metrics, with the storage totals and job queue levels of
+    ``storage``'s database."""
     metrics = Metrics()
     metrics.watch_storage(storage.metadata.stats)
+    if isinstance(storage.metadata, SqlMetadata):
+        queue = open_job_queue(settings, storage)
+        metrics.watch_queue(lambda: queue_levels(queue.stats()))
     return metrics
+
+
+def queue_summary(stats: JobStats) -> str:
+    """The queue check's detail: jobs waiting and parked (never failing on a backlog)."""
+    waiting = sum(n for (_, state), n in stats.depth.items() if state == JOB_QUEUED)
+    return f"{waiting} queued, {stats.failed} parked"
+
+
+def queue_levels(stats: JobStats) -> dict[str, QueueLevel]:
+    """The metrics' view of the queue: jobs waiting per kind (the oldest queued job's age
+    is known for the queue as a whole only, so every kind with waiting jobs shows it)."""
+    waiting: dict[str, int] = {}
+    for (kind, state), count in stats.depth.items():
+        if state == JOB_QUEUED:
+            waiting[kind] = waiting.get(kind, 0) + count
+    age = stats.oldest_queued_seconds or 0.0
+    return {kind: QueueLevel(count, age if count else 0.0) for kind, count in waiting.items()}
 
 
 def start(
@@ -207,7 +232,7 @@ def start(
     Every request of either listener is counted in the returned gateway's ``metrics``.
     """
     health = health_checks(settings, storage)
-    metrics = gateway_metrics(storage)
+    metrics = gateway_metrics(settings, storage)
     s3 = _server(
         (settings.s3_listen.host, settings.s3_listen.port),
         metrics.instrument(S3Application(storage, settings), "s3"),

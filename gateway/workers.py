@@ -7,14 +7,18 @@ both the workers inside ``gateway serve`` and ``gateway worker`` processes run i
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from typing import Any
 
+from adapters.scan import NoScanner, open_scanner
 from adapters.sql.jobs import SqlJobQueue
 from adapters.sql.metadata import SqlMetadata
 from gateway.core.pipeline.probe import PROBE, run_probe
+from gateway.core.pipeline.scan import ScanStage
 from gateway.core.pipeline.worker import Handler, Worker
+from gateway.core.scanning import SCAN_JOB
 from gateway.core.storage import Storage
-from gateway.ports import PipelineMetrics
+from gateway.ports import PipelineMetrics, Scanner
 from gateway.settings import Settings
 from gateway.stop_signal import wait_for_stop_signal
 
@@ -34,9 +38,40 @@ def open_job_queue(settings: Settings, storage: Storage) -> SqlJobQueue:
     )
 
 
-def job_handlers(settings: Settings, storage: Storage) -> dict[str, Handler]:
-    """Every job kind this gateway runs, with its handler."""
-    return {PROBE: run_probe}
+def scanner_from_settings(settings: Settings) -> Scanner:
+    """The malware scanner ``scanner_url`` names, sent objects up to ``scan_max_bytes``.
+
+    Raises ValueError when the URL is malformed; clamd is not contacted.
+    """
+    return open_scanner(settings.scanner_url, max_bytes=settings.scan_max_bytes)
+
+
+def scanning_enabled(settings: Settings) -> bool:
+    """Whether a scanner is configured: new versions are then queued for the scan."""
+    return settings.scanner_url.strip().lower() != "none"
+
+
+def job_handlers(
+    settings: Settings,
+    storage: Storage,
+    metrics: PipelineMetrics | None = None,
+    scanner: Scanner | None = None,
+) -> dict[str, Handler]:
+    """Every job kind this gateway runs, with its handler.
+
+    ``scan`` is always registered, so that jobs queued while scanning was on are not
+    stranded once it is turned off: with no scanner configured they fail and retry
+    until it is back (``gateway jobs`` shows them).
+    """
+    chosen = scanner if scanner is not None else scanner_from_settings(settings)
+    scan: Handler = _no_scanner
+    if not isinstance(chosen, NoScanner):
+        scan = ScanStage(storage, chosen, settings.scan_oversize_policy, metrics)
+    return {PROBE: run_probe, SCAN_JOB: scan}
+
+
+def _no_scanner(_payload: Mapping[str, Any]) -> None:
+    raise RuntimeError("no scanner is configured (GATEWAY_SCANNER_URL=none)")
 
 
 def start_worker(
@@ -47,11 +82,11 @@ def start_worker(
     kinds: Sequence[str] | None = None,
     metrics: PipelineMetrics | None = None,
 ) -> Worker:
-    """Start a worker on ``threads`` threads (default: the setting) for ``kinds`` (all),
-    reporting to ``metrics``."""
+    """Start a worker on ``threads`` threads (default: the setting) for ``kinds`` (all);
+    the worker and the pipeline stages report to ``metrics``."""
     worker = Worker(
         open_job_queue(settings, storage),
-        job_handlers(settings, storage),
+        job_handlers(settings, storage, metrics),
         threads=settings.worker_threads if threads is None else threads,
         kinds=kinds,
         lease_seconds=settings.job_lease_seconds,

@@ -37,6 +37,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from adapters.sql import version_commit
+from adapters.sql.jobs import enqueue
 from adapters.sql.models import (
     AccessKeyRow,
     ApiTokenRow,
@@ -66,6 +67,13 @@ from adapters.sql.object_features import (
 from adapters.sql.repository import SqlRepository, starts_with
 from adapters.sql.upload_listing import upload_cursor_condition
 from adapters.sql.version_commit import ManifestRef
+from gateway.core.scanning import (
+    SCAN_CLEAN,
+    SCAN_JOB,
+    SCAN_PENDING,
+    SCAN_STRICT,
+    check_servable,
+)
 from gateway.errors import (
     BucketAlreadyExistsError,
     BucketNotEmptyError,
@@ -148,6 +156,7 @@ _BUCKET_BY_NAME = (
         BucketRow.anonymous_read,
         BucketRow.versioning,
         BucketRow.cors,
+        BucketRow.scan_policy,
     )
     .join(UserRow, BucketRow.owner_id == UserRow.id)
     .where(BucketRow.name == bindparam("bucket_name"))
@@ -191,7 +200,9 @@ def _live() -> Any:
     )
 
 
-def _stored(obj: ObjectRow, version: VersionRow, *, versioned: bool = False) -> StoredObject:
+def _stored(
+    obj: ObjectRow, version: VersionRow, *, versioned: bool = False, strict: bool = False
+) -> StoredObject:
     return StoredObject(
         bucket_id=obj.bucket_id,
         key=obj.key,
@@ -207,15 +218,27 @@ def _stored(obj: ObjectRow, version: VersionRow, *, versioned: bool = False) -> 
         versioned=versioned,
         checksum=checksum_of(version),
         parts=parts_of(version),
+        scan_status=version.scan_status,
+        scan_signature=version.scan_signature,
+        quarantined=version.quarantined,
+        scan_strict=strict,
     )
 
 
 class SqlMetadata(SqlRepository):
     """Metadata repository over one SQLAlchemy engine (implements ``ports.MetadataStore``)."""
 
-    def __init__(self, engine: Engine) -> None:
+    def __init__(self, engine: Engine, *, scanning: bool = False) -> None:
         super().__init__(engine)
         self._dialect = engine.dialect.name
+        # With scanning on, every new non-empty version commits with a ``scan`` job
+        # (the outbox) and starts "pending"; with it off no job row is written at all.
+        self._scanning = scanning
+
+    @property
+    def scanning(self) -> bool:
+        """Whether new versions are queued for the malware scan."""
+        return self._scanning
 
     @property
     def engine(self) -> Engine:
@@ -439,6 +462,7 @@ class SqlMetadata(SqlRepository):
             row.anonymous_read,
             row.versioning,
             cors=row.cors,
+            scan_policy=row.scan_policy,
         )
 
     def set_bucket_anonymous_read(self, bucket: Bucket, allowed: bool, actor: Actor) -> Bucket:
@@ -495,7 +519,9 @@ class SqlMetadata(SqlRepository):
             found = connection.execute(_BUCKET_BY_NAME, {"bucket_name": name}).first()
         if found is None:
             return None
-        bucket_id, bucket_name, owner_id, owner, created, anonymous_read, versioning, cors = found
+        (bucket_id, bucket_name, owner_id, owner, created, anonymous_read, versioning, cors) = (
+            found[:8]
+        )
         return Bucket(
             bucket_id,
             bucket_name,
@@ -505,6 +531,7 @@ class SqlMetadata(SqlRepository):
             anonymous_read,
             versioning,
             cors=cors,
+            scan_policy=found[8],
         )
 
     def list_buckets(self, owner_id: int | None = None) -> list[Bucket]:
@@ -761,8 +788,15 @@ class SqlMetadata(SqlRepository):
     def get_object(self, bucket_id: int, key: str) -> StoredObject | None:
         """The current version of ``key``, or None."""
         with self._read() as session:
-            found = self._current(session, bucket_id, key)
-            return _stored(*found) if found else None
+            found = session.execute(
+                select(ObjectRow, VersionRow, BucketRow.scan_policy)
+                .join(VersionRow, _live())
+                .join(BucketRow, BucketRow.id == ObjectRow.bucket_id)
+                .where(ObjectRow.bucket_id == bucket_id, ObjectRow.key == key)
+            ).first()
+            if found is None:
+                return None
+            return _stored(found[0], found[1], strict=found[2] == SCAN_STRICT)
 
     @staticmethod
     def _lock_object(session: Session, bucket_id: int, key: str) -> ObjectRow:
@@ -850,6 +884,15 @@ class SqlMetadata(SqlRepository):
             checksum=checksum,
             parts=tuple(parts),
         )
+        scan: dict[str, Any] = {}
+        if self._scanning:
+            # An empty version holds nothing to scan; any other waits for its verdict.
+            scan = (
+                {"scan_status": SCAN_PENDING}
+                if manifest.size
+                else {"scan_status": SCAN_CLEAN, "scanned_at": now}
+            )
+            stored = replace(stored, scan_status=scan["scan_status"])
         version_commit.insert_version(
             connection,
             {
@@ -867,8 +910,16 @@ class SqlMetadata(SqlRepository):
                 "null_version": stored.null_version,
                 "is_delete_marker": False,
                 **version_columns(attributes, checksum, parts),
+                **scan,
             },
         )
+        if scan.get("scan_status") == SCAN_PENDING:
+            enqueue(
+                connection,
+                SCAN_JOB,
+                {"version_id": stored.version_id},
+                dedupe_key=f"{SCAN_JOB}:{stored.version_id}",
+            )
         version_commit.record_change(
             connection,
             {
@@ -1110,7 +1161,10 @@ class SqlMetadata(SqlRepository):
         (delete markers included) when ``version_id`` is None; None when there is none."""
         with self._read() as session:
             found = self._find_version(session, bucket.id, key, version_id)
-            return _stored(*found, versioned=bool(bucket.versioning)) if found else None
+            if found is None:
+                return None
+            strict = bucket.scan_policy == SCAN_STRICT
+            return _stored(*found, versioned=bool(bucket.versioning), strict=strict)
 
     def delete_version(
         self, bucket: Bucket, key: str, version_id: str, actor: Actor
@@ -1539,6 +1593,10 @@ class SqlMetadata(SqlRepository):
             .where(ObjectRow.bucket_id == source.id, *condition)
         ).all()
         for obj, version in copying:
+            if version.quarantined:
+                # A copy must not launder a quarantined version into a servable one.
+                check_servable(_stored(obj, version))
+        for obj, version in copying:
             self._replace_current(
                 session,
                 target,
@@ -1787,6 +1845,101 @@ class SqlMetadata(SqlRepository):
         session.execute(delete(UploadRow).where(UploadRow.upload_id == upload_id))
 
     # --- change feed and audit ----------------------------------------------------------
+
+    # --- malware scan state ------------------------------------------------------------
+
+    def set_bucket_scan_policy(self, bucket: Bucket, policy: str, actor: Actor) -> Bucket:
+        """Set the bucket's scan policy ("async" or "strict"); applies to every read from
+        now on, of old versions too."""
+        with self._write() as session:
+            session.execute(
+                update(BucketRow).where(BucketRow.id == bucket.id).values(scan_policy=policy)
+            )
+            self._audit(session, actor, "SetScanPolicy", bucket.name, None, policy)
+        return replace(bucket, scan_policy=policy)
+
+    def scan_target(self, version_id: str) -> tuple[str, StoredObject] | None:
+        """The bucket name and the version whose internal id is ``version_id``, or None
+        when it is gone (deleted or replaced without versioning)."""
+        with self._read() as session:
+            found = session.execute(
+                select(ObjectRow, VersionRow, BucketRow.name)
+                .join(VersionRow, VersionRow.object_id == ObjectRow.id)
+                .join(BucketRow, BucketRow.id == ObjectRow.bucket_id)
+                .where(VersionRow.version_id == version_id)
+            ).first()
+            return (found[2], _stored(found[0], found[1])) if found else None
+
+    def record_verdict(
+        self,
+        version_id: str,
+        status: str,
+        signature: str | None,
+        *,
+        quarantined: bool,
+        actor: Actor,
+    ) -> bool:
+        """Record the scan verdict of a pending version; False when it is gone or has a
+        verdict already (a repeated job). A quarantine adds a change-feed row (event
+        ``quarantined``) and an audit row in the same transaction."""
+        now = _now()
+        with self._write() as session:
+            found = session.execute(
+                select(ObjectRow, VersionRow, BucketRow.name)
+                .join(VersionRow, VersionRow.object_id == ObjectRow.id)
+                .join(BucketRow, BucketRow.id == ObjectRow.bucket_id)
+                .where(VersionRow.version_id == version_id)
+            ).first()
+            if found is None:
+                return False
+            obj, version, bucket_name = found
+            result = session.execute(
+                update(VersionRow)
+                .where(VersionRow.id == version.id, VersionRow.scan_status == SCAN_PENDING)
+                .values(
+                    scan_status=status,
+                    scan_signature=signature,
+                    quarantined=quarantined,
+                    scanned_at=now,
+                )
+                .execution_options(synchronize_session=False)
+            )
+            if not result.rowcount:  # type: ignore[attr-defined]
+                return False
+            if quarantined:
+                session.add(
+                    ChangeRow(
+                        bucket=bucket_name,
+                        key=obj.key,
+                        event="quarantined",
+                        version_id=version_id,
+                        size=version.size,
+                        etag=version.etag,
+                        at=now,
+                    )
+                )
+                self._audit(
+                    session,
+                    actor,
+                    "Quarantine",
+                    bucket_name,
+                    obj.key,
+                    f"{status}: {signature}; version {version_id}",
+                )
+            return True
+
+    def quarantined_versions(self, limit: int = 1000) -> list[tuple[str, StoredObject]]:
+        """Quarantined versions with their bucket names, by bucket, key and version."""
+        with self._read() as session:
+            found = session.execute(
+                select(ObjectRow, VersionRow, BucketRow.name)
+                .join(VersionRow, VersionRow.object_id == ObjectRow.id)
+                .join(BucketRow, BucketRow.id == ObjectRow.bucket_id)
+                .where(VersionRow.quarantined)
+                .order_by(BucketRow.name, ObjectRow.key, VersionRow.id)
+                .limit(limit)
+            ).all()
+            return [(name, _stored(obj, version)) for obj, version, name in found]
 
     def changes(self, after_id: int = 0, limit: int = 1000) -> list[dict[str, Any]]:
         """Change-feed rows after ``after_id``, oldest first."""

@@ -100,6 +100,7 @@ class BucketRow(Base):
     """
 
     __tablename__ = "buckets"
+    __table_args__ = (CheckConstraint("scan_policy IN ('async', 'strict')", name="scan_policy"),)
     id: Mapped[int] = mapped_column(Id, primary_key=True)
     name: Mapped[str] = mapped_column(String(63), unique=True)
     owner_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="RESTRICT"), index=True)
@@ -107,6 +108,11 @@ class BucketRow(Base):
     anonymous_read: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
     versioning: Mapped[str] = mapped_column(String(16), default="", server_default="")
     cors: Mapped[str | None] = mapped_column(Text)
+    # "async": a new version is served at once and blocked once found infected;
+    # "strict": a new version is served only after a clean verdict.
+    scan_policy: Mapped[str] = mapped_column(
+        String(16), default="async", server_default=text("'async'")
+    )
 
 
 class ObjectRow(Base):
@@ -168,10 +174,26 @@ class VersionRow(Base):
     marker: it has an empty manifest (no chunk), size 0 and etag "", and a key whose
     current version is one is invisible to listings, reads and WebDAV.
     ``canned_acl`` is "private" or "public-read" (anyone may read this version).
+
+    ``scan_status`` is NULL for a version written while scanning was off (and for delete
+    markers), else ``pending`` (a ``scan`` job for it was committed with it), ``clean``,
+    ``infected`` (``scan_signature`` names the match) or ``unscannable``
+    (``scan_signature`` gives the reason). ``quarantined`` is set exactly when the
+    version must never be served: infected, or unscannable under the ``quarantine``
+    oversize policy. ``scanned_at`` is the time of the verdict.
     """
 
     __tablename__ = "versions"
     __table_args__ = (
+        CheckConstraint(
+            "scan_status IN ('pending', 'clean', 'infected', 'unscannable')", name="scan_status"
+        ),
+        Index(
+            "ix_versions_quarantined",
+            "id",
+            sqlite_where=text("quarantined"),
+            postgresql_where=text("quarantined"),
+        ),
         # Joins from objects to their versions; the partial unique index below is not used
         # by SQLite for ``is_current = 1`` predicates.
         Index("ix_versions_object_id", "object_id"),
@@ -216,6 +238,10 @@ class VersionRow(Base):
     )
     null_version: Mapped[bool] = mapped_column(Boolean, default=True, server_default=true())
     is_delete_marker: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+    scan_status: Mapped[str | None] = mapped_column(String(16))
+    scan_signature: Mapped[str | None] = mapped_column(Text)
+    quarantined: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+    scanned_at: Mapped[datetime | None]
 
 
 class ChunkRow(Base):

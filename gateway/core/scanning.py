@@ -12,8 +12,21 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 from enum import StrEnum
 
+from gateway.errors import QuarantinedError, ScanPendingError
 from gateway.ports import Bytes, Scanner
-from gateway.records import Verdict, VerdictKind
+from gateway.records import StoredObject, Verdict, VerdictKind
+
+# The job kind of the scan stage; its payload is ``{"version_id": <internal id>}``.
+SCAN_JOB = "scan"
+# A version's scan status (``StoredObject.scan_status``); None: written with scanning off.
+SCAN_PENDING = "pending"
+SCAN_CLEAN = "clean"
+SCAN_INFECTED = "infected"
+SCAN_UNSCANNABLE = "unscannable"
+# A bucket's scan policy.
+SCAN_ASYNC = "async"
+SCAN_STRICT = "strict"
+SCAN_POLICIES = (SCAN_ASYNC, SCAN_STRICT)
 
 
 class OversizePolicy(StrEnum):
@@ -63,3 +76,24 @@ def scan_action(verdict: Verdict, policy: OversizePolicy) -> ScanAction:
             ScanAction.SERVE_UNSCANNED if policy is OversizePolicy.FLAG else ScanAction.QUARANTINE
         )
     return ScanAction.RETRY
+
+
+def check_servable(obj: StoredObject) -> None:
+    """Raise unless ``obj``'s bytes (and headers) may be served.
+
+    QuarantinedError for a quarantined version; ScanPendingError for a version of a
+    strict bucket that has no verdict yet. A version written while scanning was off
+    (status None) is served whatever the policy: it was never offered to a scanner.
+    """
+    if obj.quarantined:
+        if obj.scan_status == SCAN_INFECTED:
+            why = f"malware detected ({obj.scan_signature})"
+        else:
+            why = f"it could not be scanned ({obj.scan_signature})"
+        raise QuarantinedError(obj.key, f"object is quarantined: {why}", "quarantined")
+    if obj.scan_strict and obj.scan_status == SCAN_PENDING:
+        raise ScanPendingError(
+            obj.key,
+            "object is not available yet: its malware scan is pending (strict scan policy)",
+            SCAN_PENDING,
+        )

@@ -25,6 +25,7 @@ from gateway.core.keyring import Keyring
 from gateway.core.names import check_bucket_name, check_key, common_prefix, key_successor
 from gateway.core.part_copy import DigestFactory, copy_range
 from gateway.core.reader import ObjectStream, RangeReader
+from gateway.core.scanning import SCAN_POLICIES, check_servable
 from gateway.core.upload_listing import UploadListing, list_uploads
 from gateway.core.write_conditions import enforce
 from gateway.core.writer import ObjectWriter, Readable, WrittenBody
@@ -277,6 +278,7 @@ class Storage:
         found = self.metadata.get_object(bucket.id, key)
         if found is None:
             return self.version(user, bucket_name, key, None)
+        check_servable(found)
         return replace(found, versioned=bool(bucket.versioning))
 
     def version(
@@ -287,6 +289,9 @@ class Storage:
 
         Raises ObjectNotFoundError (no current version), VersionNotFoundError (no such
         version), or DeleteMarkerError when the version found is a delete marker.
+        A version its malware scan keeps from being served raises ObjectBlockedError
+        (QuarantinedError, ScanPendingError), as do ``head_object``, ``read_range`` and
+        ``open_object``: every read, HEAD and copy source of every front end passes here.
         """
         bucket = self.bucket(user, bucket_name)
         found = self.metadata.get_version(bucket, key, version_id)
@@ -298,6 +303,7 @@ class Storage:
             raise DeleteMarkerError(
                 key, found.public_version_id, found.last_modified, current=version_id is None
             )
+        check_servable(found)
         return found
 
     def set_object_tags(
@@ -313,12 +319,67 @@ class Storage:
         """The bytes ``[start, end)`` of ``obj`` (``end`` <= size), fetching only needed chunks.
 
         Each view is valid only until the next is requested (see ``RangeReader.iter_range``).
+        Raises ObjectBlockedError at once (before any byte) when ``obj`` may not be served.
         """
+        check_servable(obj)
         return self._reader.iter_range(obj.manifest_id, start, end)
 
     def open_object(self, obj: StoredObject) -> ObjectStream:
-        """A seekable file object over ``obj``'s bytes."""
+        """A seekable file object over ``obj``'s bytes; ObjectBlockedError when ``obj``
+        may not be served."""
+        check_servable(obj)
         return ObjectStream(self._reader, obj.manifest_id, obj.size)
+
+    def check_readable(self, obj: StoredObject) -> None:
+        """Raise ObjectBlockedError when ``obj`` may not be served (for a front end that
+        must answer before it reads, such as a WebDAV HEAD)."""
+        check_servable(obj)
+
+    def scan_bytes(self, obj: StoredObject) -> Iterator[memoryview]:
+        """Every byte of ``obj`` for the malware scan, whatever its scan status (the one
+        read that bypasses ``check_servable``: the scan stage must read what it judges).
+        Views as for ``read_range``: memory does not grow with the object's size."""
+        return self._reader.iter_range(obj.manifest_id, 0, obj.size)
+
+    # --- malware scan administration -------------------------------------------------------
+
+    def set_scan_policy(self, bucket_name: str, policy: str, actor: Actor) -> Bucket:
+        """Set a bucket's scan policy (administrators only: no owner check)."""
+        if policy not in SCAN_POLICIES:
+            raise ValueError(f"scan policy must be one of {', '.join(SCAN_POLICIES)}")
+        bucket = self.metadata.get_bucket(bucket_name)
+        if bucket is None:
+            raise BucketNotFoundError(bucket_name)
+        return self.metadata.set_bucket_scan_policy(bucket, policy, actor)
+
+    def quarantined(self, limit: int = 1000) -> list[tuple[str, StoredObject]]:
+        """Quarantined versions with their bucket names (administrators only)."""
+        return self.metadata.quarantined_versions(limit)
+
+    def remove_quarantined(
+        self, bucket_name: str, key: str, version_id: str | None, actor: Actor
+    ) -> list[StoredObject]:
+        """Delete for good the quarantined versions of ``key`` (only the one whose
+        internal or public id is ``version_id``, when given); returns what was deleted.
+        Each deletion is audited. Raises NotFoundError when nothing matched."""
+        bucket = self.metadata.get_bucket(bucket_name)
+        if bucket is None:
+            raise BucketNotFoundError(bucket_name)
+        removed: list[StoredObject] = []
+        for name, obj in self.metadata.quarantined_versions(limit=1_000_000):
+            if name != bucket_name or obj.key != key:
+                continue
+            if version_id is not None and version_id not in (
+                obj.version_id,
+                obj.public_version_id,
+            ):
+                continue
+            gone = self.metadata.delete_version(bucket, key, obj.public_version_id, actor)
+            if gone is not None:
+                removed.append(gone)
+        if not removed:
+            raise NotFoundError(f"no quarantined version of {bucket_name}/{key} matched")
+        return removed
 
     def copy_object(
         self,

@@ -11,9 +11,14 @@ from wsgidav.dav_provider import DAVProvider
 from adapters.sql.dav_properties import SqlDeadProperties
 from gateway.core.tree import Entry, FileTree
 from gateway.dav.context import DavRequest
-from gateway.dav.download import send_file
+from gateway.dav.download import refuse_blocked, send_file
 from gateway.dav.resources import FileResource, FolderResource, RootCollection
-from gateway.errors import AccessDeniedError, BucketNotFoundError, InvalidNameError
+from gateway.errors import (
+    AccessDeniedError,
+    BucketNotFoundError,
+    InvalidNameError,
+    ObjectBlockedError,
+)
 from gateway.records import Bucket
 from gateway.s3.response import StartResponse
 
@@ -93,13 +98,23 @@ class GatewayProvider(DAVProvider):  # type: ignore[misc]
         start_response: StartResponse,
         default_handler: Callable[[dict[str, Any], StartResponse], Iterable[bytes]],
     ) -> Iterable[bytes | memoryview]:
-        """GET of a stored file is answered by ``send_file``; anything else by wsgidav."""
-        if environ["REQUEST_METHOD"] == "GET":
+        """GET of a stored file is answered by ``send_file``; anything else by wsgidav.
+
+        GET and HEAD of a version its malware scan blocks are refused here with 403 and
+        a short text body, whichever of the two would answer them.
+        """
+        method = environ["REQUEST_METHOD"]
+        if method in ("GET", "HEAD"):
             resource = self.get_resource_inst(environ["PATH_INFO"], environ)
-            if isinstance(resource, FileResource):
-                body = send_file(resource, environ, start_response)
-                if body is not None:
-                    return body
+            if isinstance(resource, FileResource) and resource.entry.obj is not None:
+                try:
+                    self.tree.storage.check_readable(resource.entry.obj)
+                except ObjectBlockedError as exc:
+                    return refuse_blocked(exc, method, start_response)
+                if method == "GET":
+                    body = send_file(resource, environ, start_response)
+                    if body is not None:
+                        return body
         return default_handler(environ, start_response)
 
     def exists(self, path: str, environ: dict[str, Any]) -> bool:

@@ -32,6 +32,11 @@ def to_s3_error(error: Exception) -> s3.S3Error:
     """The S3 error a domain error maps to; InternalError for anything unexpected."""
     if isinstance(error, errors.DeleteMarkerError):
         return delete_marker_error(error)
+    if isinstance(error, errors.ObjectBlockedError):
+        # HEAD answers carry no body: the header says why the version is refused.
+        answer = s3.AccessDenied(error.message)
+        answer.headers["x-gateway-scan-status"] = error.status
+        return answer
     for domain, protocol in _MAPPING:
         if isinstance(error, domain):
             message = str(error) if protocol.status < 500 else None

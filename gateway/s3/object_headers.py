@@ -87,6 +87,10 @@ def content_md5(headers: Mapping[str, str]) -> bytes | None:
     return digest
 
 
+# The version's malware scan status on GET and HEAD (absent: written with scanning off).
+SCAN_STATUS_HEADER = "x-gateway-scan-status"
+
+
 def object_headers(obj: StoredObject, query: Mapping[str, str] | None = None) -> dict[str, str]:
     """Headers describing ``obj`` on GET and HEAD, with response-* overrides applied."""
     headers = {
@@ -102,6 +106,8 @@ def object_headers(obj: StoredObject, query: Mapping[str, str] | None = None) ->
     if obj.attributes.tags:
         headers["x-amz-tagging-count"] = str(len(obj.attributes.tags))
     headers.update(encryption_headers(obj.attributes.encryption))
+    if obj.scan_status is not None:
+        headers[SCAN_STATUS_HEADER] = obj.scan_status
     for parameter, header in OVERRIDES.items():
         if query and parameter in query:
             headers[header] = query[parameter]

@@ -85,10 +85,12 @@ def test_healthz_reports_every_component(gateway_sqlite_local: GatewayProcess) -
     assert response.headers["cache-control"] == "no-store"
     document = response.json()
     assert document["status"] == "ok"
-    assert set(document["components"]) == {"database", "backend"}
+    assert set(document["components"]) == {"database", "backend", "queue"}
     for component in document["components"].values():
         assert component["status"] == "ok"
-        assert component["required"] is True
+    assert document["components"]["database"]["required"] is True
+    assert document["components"]["backend"]["required"] is True
+    assert document["components"]["queue"]["required"] is False
     head = httpx.head(f"{gateway_sqlite_local.http_url}/healthz")
     assert head.status_code == 200
     assert head.content == b""

@@ -15,8 +15,8 @@ from adapters.scan.clamd import parse_reply
 from gateway.cli import _scanner_line
 from gateway.ports import Scanner, ScannerUnavailable
 from gateway.records import Verdict, VerdictKind
-from gateway.server import scanner_from_settings
 from gateway.settings import load_settings
+from gateway.workers import scanner_from_settings
 
 
 @pytest.mark.parametrize(
