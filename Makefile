@@ -47,9 +47,11 @@ lint: $(STAMP)
 typecheck: $(STAMP)
 	$(BIN)/mypy
 
-## bench: PUT/GET throughput against SeaweedFS and moto, started in the same run.
+## bench: S3 and WebDAV against SeaweedFS, moto, wsgidav and rclone started in the same run;
+## then the scan stage (PUT answered to clean verdict, 100 MiB) against clamd alone.
 bench: $(STAMP) debs
 	$(BIN)/python -m bench
+	$(BIN)/python -m bench.scan_pipeline
 
 clean:
 	rm -rf $(VENV) data .pytest_cache .mypy_cache .ruff_cache

@@ -225,9 +225,10 @@ class GatewayLaunch:
         return lambda: http_status(url) == 200
 
 
-def launch_gateway(root: Path) -> GatewayLaunch:
+def launch_gateway(root: Path, settings: Mapping[str, str] | None = None) -> GatewayLaunch:
     """Spawn ``gateway serve`` on a fresh data directory ``root/gw`` with a random admin
-    user password and S3 key pair, on free loopback ports; does not wait for it."""
+    user password and S3 key pair, on free loopback ports, with the ``GATEWAY_*``
+    environment ``settings`` on top; does not wait for it."""
     program = venv_program("gateway")
     s3_port, http_port = free_port(), free_port()
     endpoint = Endpoint(f"http://{LOOPBACK}:{s3_port}", _random_access_key(), _random_secret())
@@ -242,6 +243,7 @@ def launch_gateway(root: Path) -> GatewayLaunch:
             "GATEWAY_ADMIN_PASSWORD": password,
             "GATEWAY_ADMIN_ACCESS_KEY": endpoint.access_key,
             "GATEWAY_ADMIN_SECRET_KEY": endpoint.secret_key,
+            **(settings or {}),
         }
     )
     process = spawn([str(program), "serve"], root, env)
@@ -250,12 +252,13 @@ def launch_gateway(root: Path) -> GatewayLaunch:
     )
 
 
-def start_gateway(root: Path) -> Service[Endpoint]:
-    """``gateway serve`` on a fresh data directory ``root/gw``, with a random admin key pair.
+def start_gateway(root: Path, settings: Mapping[str, str] | None = None) -> Service[Endpoint]:
+    """``gateway serve`` on a fresh data directory ``root/gw``, with a random admin key pair
+    and the ``GATEWAY_*`` environment ``settings``.
 
     Ready when ``GET /healthz`` on its HTTP listener answers 200.
     """
-    launch = launch_gateway(root)
+    launch = launch_gateway(root, settings)
     service = Service(
         "gateway",
         launch.s3,
