@@ -329,7 +329,9 @@ def _verify(gateway: GatewayProcess, ledger: Ledger) -> dict[str, int]:
 
 
 def _crash_cycles(tmp_path: Path, kills: int, database_url: str | None) -> None:
-    rng = random.Random(int(os.environ.get("GATEWAY_CRASH_SEED", "0")) or None)
+    seed = int(os.environ.get("GATEWAY_CRASH_SEED", "0")) or secrets.randbelow(2**32)
+    print(f"GATEWAY_CRASH_SEED={seed}")  # shown with a failure, to replay the run
+    rng = random.Random(seed)
     env = {
         "GATEWAY_ADMIN_ACCESS_KEY": random_key_id(),
         "GATEWAY_ADMIN_SECRET_KEY": secrets.token_urlsafe(30),
