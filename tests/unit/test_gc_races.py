@@ -12,6 +12,7 @@ import pytest
 from gateway.core.chunk_store import new_backend_key
 from gateway.core.fsck import fsck
 from gateway.core.gc import collect_garbage
+from gateway.dav.resources import as_dav_error
 from gateway.errors import ChunksCollectedError, ObjectNotFoundError
 from gateway.records import ObjectAttributes
 from gateway.s3.errormap import to_s3_error
@@ -60,9 +61,10 @@ def test_commit_naming_a_collected_deduplicated_chunk_fails(core: CoreFixture) -
     assert core.read(core.put("b", data)) == data
 
 
-def test_s3_answers_slow_down_for_collected_chunks() -> None:
+def test_front_ends_answer_try_again_for_collected_chunks() -> None:
     error = to_s3_error(ChunksCollectedError(2))
     assert (error.status, error.code) == (503, "SlowDown")
+    assert as_dav_error(ChunksCollectedError(2)).value == 503
 
 
 def test_fresh_blobs_are_no_orphans_even_with_grace_zero(core: CoreFixture) -> None:
