@@ -382,7 +382,7 @@ def cmd_gc(args: argparse.Namespace) -> int:
 
 
 def cmd_fsck(args: argparse.Namespace) -> int:
-    """Verify every chunk and reference count; exit 1 when anything is wrong."""
+    """Verify every chunk, reference count and manifest; exit 1 when anything is wrong."""
     storage = _storage(_settings(args))
     total = storage.metadata.count_chunks()
     with tqdm(total=total, unit="chunk", disable=args.quiet, file=sys.stderr) as bar:
@@ -396,6 +396,8 @@ def cmd_fsck(args: argparse.Namespace) -> int:
             print(f"{label}: {key}")
     for content_id, stored, real in report.refcount_mismatches:
         print(f"refcount: chunk {content_id} says {stored}, manifests say {real}")
+    for problem in report.manifest_problems:
+        print(f"manifest: {problem}")
     verdict = "all well" if report.ok else "PROBLEMS FOUND"
     print(f"checked {report.checked} chunks: {verdict}")
     return EXIT_OK if report.ok else EXIT_PROBLEMS

@@ -45,6 +45,18 @@ class ChunkIntegrityError(GatewayError):
         self.reason = reason
 
 
+class ChunksCollectedError(GatewayError):
+    """Chunks a write stored or reused were garbage-collected before its commit named them.
+
+    The commit was rolled back and changed nothing; the same request, sent again, stores
+    the content anew. Front ends answer "try again later" (S3 503 SlowDown, WebDAV 503).
+    """
+
+    def __init__(self, missing: int) -> None:
+        super().__init__(f"{missing} chunk(s) were garbage-collected before the commit; retry")
+        self.missing = missing
+
+
 class ChecksumMismatchError(GatewayError):
     """The body's digest differs from the one the client declared (e.g. Content-MD5)."""
 

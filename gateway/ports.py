@@ -413,6 +413,17 @@ class MetadataStore(Protocol):
         """Chunks whose refcount differs from their manifest entries: (content id, stored, real)."""
         ...
 
+    def manifest_problems(self) -> list[str]:
+        """One line per broken reference above the chunks, empty when there is none.
+
+        MUST report: a version or part whose manifest row is missing, a manifest entry
+        naming a chunk row that is missing, and a manifest whose entries do not tile it
+        (their lengths do not add up to its size, or an entry does not start where the
+        one before it ended). The schema's foreign keys SHOULD make the first two
+        impossible; this check does not rely on them.
+        """
+        ...
+
     def stats(self) -> StorageStats:
         """Totals of objects and chunks."""
         ...

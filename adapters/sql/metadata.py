@@ -681,6 +681,60 @@ class SqlMetadata(SqlRepository):
         with self._read() as session:
             return [(c, s, r) for c, s, r in session.execute(query)]
 
+    def manifest_problems(self) -> list[str]:
+        """One line per broken reference above the chunks (see the port's contract)."""
+        manifests = cast(Table, ManifestRow.__table__)
+        entries = cast(Table, ManifestEntryRow.__table__)
+        problems: list[str] = []
+        with self._connection() as connection:
+            for table, label, key in (
+                (cast(Table, VersionRow.__table__), "version", "version_id"),
+                (cast(Table, PartRow.__table__), "part of upload", "upload_id"),
+            ):
+                orphaned = select(table.c[key], table.c.manifest_id).where(
+                    ~exists().where(manifests.c.id == table.c.manifest_id)
+                )
+                problems += [
+                    f"{label} {name}: manifest {manifest_id} is missing"
+                    for name, manifest_id in connection.execute(orphaned)
+                ]
+            dangling = select(entries.c.manifest_id, entries.c.seq, entries.c.chunk_id).where(
+                ~exists().where(_CHUNKS.c.id == entries.c.chunk_id)
+            )
+            problems += [
+                f"manifest {manifest_id} entry {seq}: chunk row {chunk_id} is missing"
+                for manifest_id, seq, chunk_id in connection.execute(dangling)
+            ]
+            previous = (
+                func.lag(entries.c.offset + entries.c.length, 1, 0)
+                .over(partition_by=entries.c.manifest_id, order_by=entries.c.seq)
+                .label("expected")
+            )
+            tiled = select(entries.c.manifest_id, entries.c.offset, previous).subquery()
+            gaps = select(tiled.c.manifest_id).where(tiled.c.offset != tiled.c.expected).distinct()
+            totals = (
+                select(
+                    manifests.c.id,
+                    manifests.c.size,
+                    func.coalesce(func.sum(entries.c.length), 0).label("covered"),
+                )
+                .outerjoin(entries, entries.c.manifest_id == manifests.c.id)
+                .group_by(manifests.c.id, manifests.c.size)
+                .subquery()
+            )
+            short = select(totals.c.id, totals.c.size, totals.c.covered).where(
+                totals.c.size != totals.c.covered
+            )
+            problems += [
+                f"manifest {manifest_id}: entries do not follow one another"
+                for (manifest_id,) in connection.execute(gaps)
+            ]
+            problems += [
+                f"manifest {manifest_id}: size {size} but entries cover {covered}"
+                for manifest_id, size, covered in connection.execute(short)
+            ]
+        return problems
+
     def stats(self) -> StorageStats:
         """Totals of objects and chunks."""
         with self._read() as session:

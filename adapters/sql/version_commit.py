@@ -31,6 +31,7 @@ from adapters.sql.models import (
     ObjectRow,
     VersionRow,
 )
+from gateway.errors import ChunksCollectedError
 from gateway.records import VERSIONING_ENABLED, Actor, ManifestEntry
 
 _AUDIT = cast(Table, AuditRow.__table__)
@@ -128,8 +129,28 @@ def insert_manifest(connection: Connection, size: int, now: datetime) -> int:
 def new_manifest(
     connection: Connection, entries: Sequence[ManifestEntry], now: datetime
 ) -> ManifestRef:
-    """Write a manifest of ``entries`` and add one reference per entry to its chunks."""
+    """Write a manifest of ``entries`` and add one reference per entry to its chunks.
+
+    Raises ChunksCollectedError, having written nothing the caller must keep, when a
+    chunk row the entries name no longer exists (garbage collection took it between the
+    writer's store or touch and this commit): the caller's transaction must roll back.
+
+    The reference counts are raised first, one ``UPDATE`` per chunk, and their row counts
+    must add up to the number of distinct chunks. On PostgreSQL each ``UPDATE`` locks its
+    row until the commit, so GC's conditional ``DELETE`` (``refcount = 0``) either ran to
+    its commit before (the row is missing here) or waits and then finds the row
+    referenced; SQLite runs one write transaction at a time. Only then are the entries
+    inserted, so their foreign key never meets a vanished chunk.
+    """
     size = sum(e.length for e in entries)
+    if entries:
+        # Sorted, so that concurrent writers on PostgreSQL lock chunk rows in one order.
+        counts = sorted(Counter(e.chunk_id for e in entries).items())
+        updated = connection.execute(
+            _ADD_REFERENCES, [{"c_id": c, "c_count": n} for c, n in counts]
+        ).rowcount
+        if updated != len(counts):
+            raise ChunksCollectedError(len(counts) - updated)
     manifest_id = insert_manifest(connection, size, now)
     if entries:
         connection.execute(
@@ -145,9 +166,6 @@ def new_manifest(
                 for seq, e in enumerate(entries)
             ],
         )
-        # Sorted, so that concurrent writers on PostgreSQL lock chunk rows in one order.
-        counts = sorted(Counter(e.chunk_id for e in entries).items())
-        connection.execute(_ADD_REFERENCES, [{"c_id": c, "c_count": n} for c, n in counts])
     return ManifestRef(manifest_id, size)
 
 

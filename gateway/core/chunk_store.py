@@ -22,11 +22,14 @@ import blake3
 
 from gateway.core import envelope, sealed_envelope
 from gateway.core.keyring import Keyring, OwnerKeys
-from gateway.errors import ChunkIntegrityError
+from gateway.errors import ChunkIntegrityError, ChunksCollectedError
 from gateway.ports import Allocate, BlobStore, Bytes, MetadataStore
 from gateway.records import Chunk, NewChunk
 
 CHUNK_PREFIX = "chunks/"
+# Seconds within which a stored blob's row is recorded (or the blob given up): garbage
+# collection never takes a blob younger than this for an orphan.
+ORPHAN_MIN_AGE = 600
 
 
 def content_id(plain: Bytes) -> str:
@@ -101,7 +104,11 @@ class ChunkStore:
 
         The chunks are touched, so garbage collection spares them for its grace period;
         the caller must reference them (commit a manifest) within that period, and
-        ``flush`` before committing. However many chunks there are, one read looks them
+        ``flush`` before committing. A chunk the commit finds collected all the same makes
+        it fail with ChunksCollectedError. If recording the new chunks' rows would come
+        later than ``ORPHAN_MIN_AGE`` after their blobs' key time (a stalled writer), their
+        blobs are deleted and ChunksCollectedError raised instead: GC may already take them
+        for orphans. However many chunks there are, one read looks them
         up, one write transaction touches those found and one records those that were new
         (content that is all new or all known takes one write transaction).
         """
@@ -109,9 +116,14 @@ class ChunkStore:
         known = self._metadata.known_chunks(list(dict.fromkeys(ids)))
         found = self._metadata.touch_chunks(sorted(known)) if known else {}
         written: dict[str, NewChunk] = {}
+        started = time.time()
         for cid, plain in zip(ids, plains, strict=True):
             if cid not in found and cid not in written:
                 written[cid] = self._write(cid, plain)
+        if written and time.time() - started >= ORPHAN_MIN_AGE // 2:
+            for new in written.values():
+                self._blobs.delete(new.backend_key)
+            raise ChunksCollectedError(len(written))
         if written:
             recorded = self._metadata.add_chunks(list(written.values()))
             for cid, new in written.items():

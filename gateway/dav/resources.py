@@ -23,6 +23,7 @@ from wsgidav.dav_error import (
     HTTP_NOT_FOUND,
     HTTP_PRECONDITION_FAILED,
     HTTP_REQUEST_ENTITY_TOO_LARGE,
+    HTTP_SERVICE_UNAVAILABLE,
     DAVError,
 )
 from wsgidav.dav_provider import DAVCollection, DAVNonCollection, _DAVResource
@@ -34,6 +35,7 @@ from gateway.errors import (
     AccessDeniedError,
     BucketAlreadyExistsError,
     ChecksumMismatchError,
+    ChunksCollectedError,
     ConflictError,
     DestinationExistsError,
     EntityTooLargeError,
@@ -66,11 +68,12 @@ _STATUS_OF_ERROR: tuple[tuple[type[GatewayError], int], ...] = (
     (IncompleteBodyError, HTTP_BAD_REQUEST),
     (ChecksumMismatchError, HTTP_BAD_REQUEST),
     (EntityTooLargeError, HTTP_REQUEST_ENTITY_TOO_LARGE),
+    (ChunksCollectedError, HTTP_SERVICE_UNAVAILABLE),
 )
 
 
 def as_dav_error(exc: GatewayError) -> DAVError:
-    """The WebDAV status for a domain error (403, 404, 409, 412, 400, 413)."""
+    """The WebDAV status for a domain error (403, 404, 409, 412, 400, 413, 503)."""
     for kind, status in _STATUS_OF_ERROR:
         if isinstance(exc, kind):
             return DAVError(status, context_info=str(exc))

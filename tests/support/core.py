@@ -55,9 +55,12 @@ class CoreFixture:
         return sum(p.stat().st_size for p in self.blob_root.rglob("*") if p.is_file())
 
 
-def build_core(root: Path, chunk_avg_size: int = SMALL_CHUNKS) -> CoreFixture:
-    """A fresh core under ``root`` with small chunks so tests exercise many of them."""
-    url = f"sqlite:///{root / 'meta.db'}"
+def build_core(
+    root: Path, chunk_avg_size: int = SMALL_CHUNKS, *, database_url: str | None = None
+) -> CoreFixture:
+    """A fresh core under ``root`` with small chunks so tests exercise many of them; its
+    metadata in ``database_url`` (an empty database) or else SQLite under ``root``."""
+    url = database_url or f"sqlite:///{root / 'meta.db'}"
     migrate(url)
     metadata = SqlMetadata(make_engine(url))
     blobs = FaultyBlobStore(LocalBlobStore(root / "blobs"))
