@@ -9,9 +9,8 @@ from __future__ import annotations
 
 import contextlib
 import http.client
-import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from types import TracebackType
 
@@ -19,6 +18,7 @@ from defusedxml import ElementTree
 
 from bench.endpoint import DavEndpoint
 from bench.model import PutTally
+from bench.timed_puts import timed_puts
 
 REQUEST_TIMEOUT = 600.0
 # PROPFIND without a body asks for all properties (RFC 4918, 9.1), as `curl -X PROPFIND` does.
@@ -133,49 +133,23 @@ def count_responses(body: bytes) -> int:
     return sum(1 for _ in root.iter(DAV_RESPONSE))
 
 
-class _Worker(threading.Thread):
-    """PUTs its share of the files over its own connection, after the start barrier."""
+@contextlib.contextmanager
+def _warm_connection(endpoint: DavEndpoint) -> Iterator[DavConnection]:
+    """A keep-alive connection of its own, connected unless connecting failed."""
+    with DavConnection(endpoint, timeout=120) as connection:
+        # On failure, the first request connects again, and records the error if it fails.
+        with contextlib.suppress(OSError):
+            connection.connect()
+        yield connection
 
-    def __init__(
-        self,
-        endpoint: DavEndpoint,
-        items: Sequence[tuple[str, bytes]],
-        barrier: threading.Barrier,
-        stop: threading.Event,
-        tally: PutTally,
-        lock: threading.Lock,
-    ) -> None:
-        super().__init__(daemon=True)
-        self._endpoint = endpoint
-        self._items = items
-        self._barrier = barrier
-        self._stop_event = stop
-        self._tally = tally
-        self._lock = lock
 
-    def _record(self, error: str | None) -> None:
-        with self._lock:
-            self._tally.add(error)
-
-    def run(self) -> None:
-        with DavConnection(self._endpoint, timeout=120) as connection:
-            # On failure, the first request connects again, and records the error if it fails.
-            with contextlib.suppress(OSError):
-                connection.connect()
-            try:
-                self._barrier.wait()
-            except threading.BrokenBarrierError:
-                return  # the batch was called off before it started
-            for relative, payload in self._items:
-                if self._stop_event.is_set():
-                    return
-                try:
-                    reply = connection.request("PUT", relative, payload)
-                except (OSError, http.client.HTTPException) as exc:
-                    self._record(f"PUT {relative}: {type(exc).__name__}: {exc}")
-                    continue
-                ok = reply.status in PUT_OK
-                self._record(None if ok else f"PUT {relative}: {reply.describe()}")
+def _put(connection: DavConnection, item: tuple[str, bytes]) -> str | None:
+    relative, payload = item
+    try:
+        reply = connection.request("PUT", relative, payload)
+    except (OSError, http.client.HTTPException) as exc:
+        return f"PUT {relative}: {type(exc).__name__}: {exc}"
+    return None if reply.status in PUT_OK else f"PUT {relative}: {reply.describe()}"
 
 
 def parallel_puts(
@@ -194,19 +168,4 @@ def parallel_puts(
     shares = [
         [(paths[i], payload(i)) for i in range(w, len(paths), workers)] for w in range(workers)
     ]
-    barrier = threading.Barrier(workers + 1)
-    stop = threading.Event()
-    tally, lock = PutTally(), threading.Lock()
-    threads = [_Worker(endpoint, share, barrier, stop, tally, lock) for share in shares]
-    try:
-        for thread in threads:
-            thread.start()
-        barrier.wait()
-        started = time.perf_counter()
-        for thread in threads:
-            thread.join()
-        tally.seconds = time.perf_counter() - started
-    finally:
-        stop.set()
-        barrier.abort()
-    return tally
+    return timed_puts(shares, lambda: _warm_connection(endpoint), _put)
