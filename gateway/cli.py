@@ -1,5 +1,5 @@
 """The ``gateway`` command: serve, worker, jobs, migrate, users, keys, tokens, buckets, gc,
-fsck, stats, tls."""
+fsck, stats, tls; and the API client: push, pull, sync."""
 
 from __future__ import annotations
 
@@ -13,6 +13,8 @@ from typing import Any
 
 from tqdm import tqdm
 
+from gateway.api.signing_keys import new_signing_key
+from gateway.client.commands import add_client_commands
 from gateway.core.fsck import fsck
 from gateway.core.gc import collect_garbage
 from gateway.core.identity import (
@@ -28,10 +30,18 @@ from gateway.core.keyring import generate_master_key
 from gateway.core.scanning import OversizePolicy
 from gateway.core.storage import Storage
 from gateway.core.upload_expiry import expire_uploads
-from gateway.errors import BucketNotFoundError, GatewayError
-from gateway.ports import Scanner, ScannerUnavailable
-from gateway.records import JOB_FAILED, JOB_STATES, Job, JobStats
-from gateway.settings import Settings, SettingsError, load_settings
+from gateway.errors import BucketNotFoundError, GatewayError, NotFoundError
+from gateway.ports import ApiCredentialStore, Scanner, ScannerUnavailable
+from gateway.records import (
+    GRANT_PERMISSIONS,
+    JOB_FAILED,
+    JOB_STATES,
+    Bucket,
+    Job,
+    JobStats,
+    User,
+)
+from gateway.settings import SIGNING_ALGORITHMS, Settings, SettingsError, load_settings
 
 EXIT_OK, EXIT_PROBLEMS, EXIT_USAGE = 0, 1, 2
 
@@ -84,6 +94,7 @@ def _print_banner(settings: Settings, storage: Storage, scanner: Scanner) -> Non
         "Storage gateway is running",
         f"  S3 API        {s3_url}   (region {settings.region}, path-style or virtual-hosted)",
         f"  WebDAV        {http_url}/dav/   (HTTP Basic: user and password)",
+        f"  native API    {http_url}/v1/    (POST /v1/auth/token; {http_url}/v1/openapi.json)",
         f"  health        {http_url}/healthz",
         f"  metrics       {http_url}/metrics   "
         + ("(bearer token)" if settings.metrics_token else "(loopback clients only)"),
@@ -312,6 +323,43 @@ def cmd_token_revoke(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _credentials(args: argparse.Namespace) -> ApiCredentialStore:
+    from gateway.server import api_credentials
+
+    return api_credentials(_storage(_settings(args)))
+
+
+def cmd_signing_key_list(args: argparse.Namespace) -> int:
+    """List the keys that sign native-API tokens and pre-signed URLs (never the keys)."""
+    for key in _credentials(args).signing_keys():
+        state = "verifies only" if key.retired_at else "signs"
+        print(f"{key.kid}\t{key.algorithm}\t{key.created_at:%Y-%m-%d %H:%M}\t{state}")
+    return EXIT_OK
+
+
+def cmd_signing_key_rotate(args: argparse.Namespace) -> int:
+    """Sign with a new key from now on; the old ones keep verifying what they signed."""
+    settings = _settings(args)
+    credentials = _credentials(args)
+    now = datetime.now(UTC)
+    old = [key for key in credentials.signing_keys() if key.retired_at is None]
+    key = new_signing_key(args.algorithm or settings.api_signing_algorithm, now)
+    credentials.add_signing_key(key)
+    for previous in old:
+        credentials.retire_signing_key(previous.kid, now)
+    print(f"signing with {key.kid} ({key.algorithm}); running gateways switch within a minute")
+    return EXIT_OK
+
+
+def cmd_signing_key_remove(args: argparse.Namespace) -> int:
+    """Delete a signing key: every token and URL it signed stops working."""
+    if not _credentials(args).remove_signing_key(args.kid):
+        print(f"gateway: no signing key {args.kid}", file=sys.stderr)
+        return EXIT_USAGE
+    print(f"removed signing key {args.kid}")
+    return EXIT_OK
+
+
 def cmd_bucket_anonymous(args: argparse.Namespace) -> int:
     """Open a bucket to reading without credentials (``read``) or close it (``none``)."""
     storage = _storage(_settings(args))
@@ -320,6 +368,60 @@ def cmd_bucket_anonymous(args: argparse.Namespace) -> int:
         raise BucketNotFoundError(f"no bucket {args.bucket!r}")
     storage.metadata.set_bucket_anonymous_read(bucket, args.access == "read", SYSTEM)
     print(f"bucket {bucket.name}: anonymous access {args.access}")
+    return EXIT_OK
+
+
+def _bucket_and_user(storage: Storage, bucket_name: str, user_name: str) -> tuple[Bucket, User]:
+    bucket = storage.metadata.get_bucket(bucket_name)
+    if bucket is None:
+        raise BucketNotFoundError(f"no bucket {bucket_name!r}")
+    user = storage.metadata.get_user(user_name)
+    if user is None:
+        raise NotFoundError(f"no user {user_name!r}")
+    return bucket, user
+
+
+def cmd_bucket_grant(args: argparse.Namespace) -> int:
+    """Let a user who does not own a bucket read it (``read``) or also write it (``write``)
+    over every front end; replaces the user's earlier grant."""
+    storage = _storage(_settings(args))
+    try:
+        bucket, user = _bucket_and_user(storage, args.bucket, args.user)
+        storage.metadata.grant_bucket(bucket, user.id, args.permission, SYSTEM)
+    finally:
+        storage.close()
+    print(f"bucket {bucket.name}: {user.name} may {args.permission}")
+    return EXIT_OK
+
+
+def cmd_bucket_revoke(args: argparse.Namespace) -> int:
+    """Take back a user's grant on a bucket."""
+    storage = _storage(_settings(args))
+    try:
+        bucket, user = _bucket_and_user(storage, args.bucket, args.user)
+        revoked = storage.metadata.revoke_bucket(bucket, user.id, SYSTEM)
+    finally:
+        storage.close()
+    if not revoked:
+        print(f"gateway: {user.name} holds no grant on {bucket.name}", file=sys.stderr)
+        return EXIT_PROBLEMS
+    print(f"bucket {bucket.name}: grant of {user.name} revoked")
+    return EXIT_OK
+
+
+def cmd_bucket_grants(args: argparse.Namespace) -> int:
+    """List a bucket's owner and grants: user, permission."""
+    storage = _storage(_settings(args))
+    try:
+        bucket = storage.metadata.get_bucket(args.bucket)
+        if bucket is None:
+            raise BucketNotFoundError(f"no bucket {args.bucket!r}")
+        grants = storage.metadata.bucket_grants(bucket)
+    finally:
+        storage.close()
+    print(f"{bucket.owner_name}\towner")
+    for grant in grants:
+        print(f"{grant.user_name}\t{grant.permission}")
     return EXIT_OK
 
 
@@ -508,12 +610,28 @@ def build_parser() -> argparse.ArgumentParser:
     create_token.add_argument("--expires-days", type=int, help="lifetime (default: no expiry)")
     command(tokens, "list", cmd_token_list).add_argument("user", nargs="?")
     command(tokens, "revoke", cmd_token_revoke).add_argument("token_id", type=int)
+    signing_keys = commands.add_parser(
+        "signing-key", help="keys of native-API tokens and pre-signed URLs"
+    ).add_subparsers(dest="action", required=True)
+    command(signing_keys, "list", cmd_signing_key_list)
+    command(signing_keys, "rotate", cmd_signing_key_rotate).add_argument(
+        "--algorithm", choices=SIGNING_ALGORITHMS, help="default: GATEWAY_API_SIGNING_ALGORITHM"
+    )
+    command(signing_keys, "remove", cmd_signing_key_remove).add_argument("kid")
     buckets = commands.add_parser("bucket", help="bucket settings").add_subparsers(
         dest="action", required=True
     )
     anonymous = command(buckets, "anonymous", cmd_bucket_anonymous)
     anonymous.add_argument("bucket")
     anonymous.add_argument("access", choices=["read", "none"])
+    grant = command(buckets, "grant", cmd_bucket_grant)
+    grant.add_argument("bucket")
+    grant.add_argument("user")
+    grant.add_argument("permission", choices=list(GRANT_PERMISSIONS))
+    revoke = command(buckets, "revoke", cmd_bucket_revoke)
+    revoke.add_argument("bucket")
+    revoke.add_argument("user")
+    command(buckets, "grants", cmd_bucket_grants).add_argument("bucket")
     scan_policy = command(buckets, "scan-policy", cmd_bucket_scan_policy)
     scan_policy.add_argument("bucket")
     scan_policy.add_argument("policy", choices=["async", "strict"])
@@ -543,6 +661,7 @@ def build_parser() -> argparse.ArgumentParser:
     self_signed.add_argument("--dir", type=Path, help="where to write (default: <data dir>/tls)")
     self_signed.add_argument("--days", type=int, default=365, help="validity (default: 365)")
     self_signed.add_argument("--force", action="store_true", help="replace existing files")
+    add_client_commands(commands)
     return parser
 
 
@@ -553,6 +672,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
     logging.getLogger("alembic").setLevel(logging.WARNING)
+    # The client commands report progress themselves; a line per HTTP request drowns it.
+    logging.getLogger("httpx").setLevel(logging.WARNING)
     try:
         code: int = args.handler(args)
     except (SettingsError, GatewayError, ValueError) as exc:

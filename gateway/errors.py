@@ -45,12 +45,20 @@ class ChunkIntegrityError(GatewayError):
         self.reason = reason
 
 
-class ChunksCollectedError(GatewayError):
-    """Chunks a write stored or reused were garbage-collected before its commit named them.
+class RetryableError(GatewayError):
+    """The change was rolled back and changed nothing, for a reason that passes: the same
+    request, sent again, may well succeed. Front ends answer "try again later" (S3 503
+    SlowDown, WebDAV 503, the native API 503 with Retry-After)."""
 
-    The commit was rolled back and changed nothing; the same request, sent again, stores
-    the content anew. Front ends answer "try again later" (S3 503 SlowDown, WebDAV 503).
-    """
+
+class TransactionConflictError(RetryableError):
+    """The database aborted the transaction to break a deadlock or a serialization
+    conflict with a concurrent one."""
+
+
+class ChunksCollectedError(RetryableError):
+    """Chunks a write stored or reused were garbage-collected before its commit named them;
+    sent again, the request stores the content anew."""
 
     def __init__(self, missing: int) -> None:
         super().__init__(f"{missing} chunk(s) were garbage-collected before the commit; retry")
@@ -156,3 +164,24 @@ class QuarantinedError(ObjectBlockedError):
 
 class ScanPendingError(ObjectBlockedError):
     """The version's bucket serves only scanned versions and this one has no verdict yet."""
+
+
+class FileChecksumMismatchError(GatewayError):
+    """A native-API upload's parts do not add up to the size or SHA-256 the client gave
+    at finalize; the file stays ``uploading`` so that its parts can be fixed."""
+
+
+class FileIncompleteError(GatewayError):
+    """A native-API upload is finalized while parts are missing or of the wrong size."""
+
+
+class FileNotReadyError(GatewayError):
+    """A native-API file is read before its upload was finalized."""
+
+
+class FileRejectedError(GatewayError):
+    """An announced file breaks a limit (size, content type) before any byte moved."""
+
+
+class QuotaExceededError(GatewayError):
+    """An announced file would take its owner over the storage quota."""

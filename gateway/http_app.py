@@ -1,4 +1,5 @@
-"""The HTTP listener's application: ``/healthz``, ``/metrics``, and WebDAV for everything else.
+"""The HTTP listener's application: ``/healthz``, ``/metrics``, the ``/v1`` API, and WebDAV
+for everything else.
 
 ``GET /healthz`` is the readiness report (``gateway.health``): 200 when every required
 component answers, 503 naming the ones that do not. Anyone may ask: load balancers do,
@@ -81,18 +82,23 @@ def _is_loopback(address: str) -> bool:
     return ip.is_loopback
 
 
+WsgiApp = Callable[[dict[str, Any], StartResponse], Iterable[bytes]]
+
+
 class HttpApplication:
-    """Serves ``/healthz`` and ``/metrics`` (GET and HEAD) and hands every other request
-    to the WebDAV front end."""
+    """Serves ``/healthz`` and ``/metrics`` (GET and HEAD), hands ``/v1`` to the native
+    API and every other request to the WebDAV front end."""
 
     def __init__(
         self,
-        dav: Callable[[dict[str, Any], StartResponse], Iterable[bytes]],
+        dav: WsgiApp,
+        api: WsgiApp,
         health: HealthChecks,
         metrics: Metrics,
         access: MetricsAccess,
     ) -> None:
         self._dav = dav
+        self._api = api
         self._health = health
         self._metrics = metrics
         self._access = access
@@ -105,6 +111,8 @@ class HttpApplication:
         if path == METRICS_PATH:
             environ[OPERATION_KEY] = "metrics"
             return self._scrape(environ, start_response)
+        if http_protocol(environ) == "api":
+            return self._api(environ, start_response)
         return self._dav(environ, start_response)
 
     def _healthz(self, environ: dict[str, Any], start_response: StartResponse) -> list[bytes]:

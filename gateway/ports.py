@@ -15,18 +15,24 @@ from gateway.records import (
     AccessKey,
     Actor,
     ApiToken,
+    BackendPart,
     Bucket,
+    BucketGrant,
+    ChangePage,
     Checksum,
     Chunk,
     ChunkLocation,
+    FilePart,
     FolderListing,
     Job,
     JobStats,
     ManifestEntry,
+    NativeFile,
     NewChunk,
     ObjectAttributes,
     ObjectPart,
     Part,
+    SigningKey,
     StorageStats,
     StoredObject,
     Upload,
@@ -66,7 +72,9 @@ class BlobStore(Protocol):
     Backends only move bytes: compression, integrity envelopes and naming are
     the core's business. Keys are ASCII strings made of ``[A-Za-z0-9/._-]``;
     ``/`` separates path segments and a key never starts or ends with ``/``.
-    Objects are small enough (a few MiB) to be handled as ``bytes``.
+    Chunks are small enough (a few MiB) to be handled as ``bytes``; the raw parts of
+    native-API uploads, which may be large, move through ``put_stream`` and
+    ``read_stream`` with bounded memory.
     """
 
     def put(self, key: str, *parts: Bytes) -> None:
@@ -97,6 +105,26 @@ class BlobStore(Protocol):
         The read path passes buffers it reuses, which spares it fresh memory per object.
         MUST call ``allocate`` with the object's size (again for each retried read) and
         return the view it gave last, filled with the whole object. Errors as for ``get``.
+        """
+        ...
+
+    def put_stream(self, key: str, stream: Iterable[Bytes]) -> None:
+        """Store the concatenation of the pieces of ``stream`` under ``key``.
+
+        ``stream`` is iterated once, to its end, and its pieces MUST NOT be kept after
+        the next is asked for, so memory does not grow with the object's size. MUST be
+        atomic as ``put`` is: an exception raised by ``stream`` propagates unchanged and
+        leaves ``key`` as it was (absent, or its previous object). Durability as ``put``.
+        """
+        ...
+
+    def read_stream(self, key: str, start: int = 0, end: int | None = None) -> Iterator[bytes]:
+        """Yield the bytes ``[start, end)`` of the object under ``key`` (to its end when
+        ``end`` is None) in pieces of bounded size.
+
+        MUST raise ``BlobNotFound`` before yielding anything when the key does not exist,
+        and ``BlobStoreUnavailable`` for failures retries did not cure; ``start`` and
+        ``end`` past the object's size are clipped to it.
         """
         ...
 
@@ -275,8 +303,27 @@ class MetadataStore(Protocol):
         """Create a bucket; raise BucketAlreadyExistsError (with the current owner) if taken."""
         ...
 
-    def get_bucket(self, name: str) -> Bucket | None:
-        """The bucket called ``name``, or None."""
+    def get_bucket(self, name: str, for_user: int | None = None) -> Bucket | None:
+        """The bucket called ``name``, or None. With ``for_user`` the record's ``granted``
+        MUST be that user's grant on the bucket (None without one), read in the same
+        statement as the bucket: every request of every front end asks."""
+        ...
+
+    def grant_bucket(self, bucket: Bucket, user_id: int, permission: str, actor: Actor) -> None:
+        """Give ``user_id`` ``permission`` ("read" or "write") on ``bucket``, replacing any
+        grant they had, audited; ConflictError when ``user_id`` owns the bucket."""
+        ...
+
+    def revoke_bucket(self, bucket: Bucket, user_id: int, actor: Actor) -> bool:
+        """Take back ``user_id``'s grant on ``bucket`` (audited); whether there was one."""
+        ...
+
+    def bucket_grants(self, bucket: Bucket) -> list[BucketGrant]:
+        """The grants on ``bucket``, by user name."""
+        ...
+
+    def granted_buckets(self, user_id: int) -> list[Bucket]:
+        """The buckets granted to ``user_id``, by name, each with ``granted`` set."""
         ...
 
     def list_buckets(self, owner_id: int | None = None) -> list[Bucket]:
@@ -447,9 +494,13 @@ class MetadataStore(Protocol):
         *,
         checksum: Checksum | None = None,
         condition: WriteCondition | None = None,
+        version_id: str | None = None,
     ) -> StoredObject:
         """Make ``entries`` the current version of ``key``, replacing any previous one.
 
+        ``version_id``, when given, MUST become the new version's id, and the native-API
+        file of that id MUST be marked ingested (``ready``) in the same transaction; a
+        version of that id existing already raises ConflictError and commits nothing.
         ``checksum`` is stored with the version. ``condition`` MUST be checked against the
         current version in the committing transaction, after the key is locked, and fail
         the commit (PreconditionFailedError, or ObjectNotFoundError when an ETag is
@@ -649,8 +700,31 @@ class MetadataStore(Protocol):
         """Discard an upload and its parts; False when it no longer exists."""
         ...
 
-    def changes(self, after_id: int = 0, limit: int = 1000) -> list[dict[str, Any]]:
-        """Change-feed rows after ``after_id``, oldest first."""
+    def changes(
+        self,
+        after_id: int,
+        limit: int,
+        *,
+        reader_id: int | None = None,
+        bucket: Bucket | None = None,
+    ) -> ChangePage:
+        """Up to ``limit`` change-feed rows after ``after_id``, in id order.
+
+        With ``reader_id`` only rows of buckets that user owns or holds a grant on now;
+        with ``bucket`` only that bucket's rows (a row without ``bucket_id`` belongs to the
+        bucket of its name). Implementations MUST never let a reader that resumes from
+        ``last_id`` miss a row: every id at or below ``last_id`` is committed (or rolled
+        back for good) when the page is returned, however writers' commits interleave.
+        """
+        ...
+
+    def last_change_id(self) -> int:
+        """The highest change-feed id committed (0 for an empty feed): one indexed read."""
+        ...
+
+    def add_change_listener(self, listener: Callable[[], None]) -> None:
+        """Call ``listener`` (quick, never raising) after each commit of this process
+        that added change-feed rows."""
         ...
 
     def audit_entries(self, limit: int = 100) -> list[dict[str, Any]]:
@@ -663,6 +737,52 @@ class MetadataStore(Protocol):
 
 
 @runtime_checkable
+class ApiCredentialStore(Protocol):
+    """Persistence of the native API's credentials: the signing keys of access tokens and
+    pre-signed URLs, and refresh tokens (stored only as hashes).
+
+    Every gateway process reads the same keys, so a token or URL signed by one process
+    verifies in all of them.
+    """
+
+    def signing_keys(self) -> list[SigningKey]:
+        """Every stored key, newest first (retired ones included: they still verify)."""
+        ...
+
+    def add_signing_key(self, key: SigningKey) -> None:
+        """Store a new key; from now on it is the newest one."""
+        ...
+
+    def retire_signing_key(self, kid: str, at: datetime) -> bool:
+        """Stop signing with ``kid`` (it still verifies); False when there is no such key."""
+        ...
+
+    def remove_signing_key(self, kid: str) -> bool:
+        """Delete ``kid``: what it signed no longer verifies. False when there is none."""
+        ...
+
+    def create_refresh_token(
+        self, user_id: int, token_hash: str, family: str, expires_at: datetime
+    ) -> None:
+        """Store a new refresh token of ``family`` for ``user_id``."""
+        ...
+
+    def rotate_refresh_token(
+        self, token_hash: str, new_hash: str, new_expires_at: datetime, now: datetime
+    ) -> User | None:
+        """Replace the live token ``token_hash`` by ``new_hash`` in one transaction and
+        return its user.
+
+        None when the token is unknown, expired or revoked. A token that was already
+        replaced is being replayed: its whole family MUST be revoked, and None returned.
+        """
+        ...
+
+    def revoke_refresh_token(self, token_hash: str, now: datetime) -> bool:
+        """Revoke the token's whole family; False when the token is unknown."""
+        ...
+
+
 class JobQueue(Protocol):
     """The durable pipeline queue: jobs claimed under a lease, run at least once.
 
@@ -812,3 +932,92 @@ class NoPipelineMetrics:
         self, kind: str, outcome: str, run_seconds: float, wait_seconds: float | None = None
     ) -> None:
         """Discard the report."""
+
+
+class FileStore(Protocol):
+    """Durable state of native-API uploads: the ``files`` and ``file_parts`` rows.
+
+    Every method is one atomic transaction.
+    """
+
+    def create_files(self, files: Sequence[NativeFile]) -> None:
+        """Record freshly announced files (status ``uploading``), all or none."""
+        ...
+
+    def get_file(self, file_id: str) -> NativeFile | None:
+        """The file ``file_id``, or None."""
+        ...
+
+    def get_files(self, file_ids: Sequence[str]) -> dict[str, NativeFile]:
+        """The files among ``file_ids`` that exist, by id."""
+        ...
+
+    def record_part(self, file_id: str, number: int, size: int, sha256: str) -> bool:
+        """Record (or replace) part ``number`` of a file still ``uploading``; False (and
+        nothing recorded) once the file is finalized or gone."""
+        ...
+
+    def set_backend_upload(self, file_id: str, upload_id: str) -> bool:
+        """Give a file still ``uploading`` a new backend multipart upload (its parts start
+        over); False once it is finalized or gone."""
+        ...
+
+    def file_parts(self, file_id: str) -> list[FilePart]:
+        """The parts received so far, by number."""
+        ...
+
+    def finalize_file(self, file_id: str, sha256: str, job_kind: str) -> NativeFile | None:
+        """Move an ``uploading`` file to ``processing`` with its verified ``sha256`` and
+        queue a ``job_kind`` job (payload ``{"file_id"}``, deduplicated per file) in the
+        same transaction. A file already past ``uploading`` is returned unchanged, with
+        no second job; None when the file is gone."""
+        ...
+
+    def fail_file(self, file_id: str, error: str) -> None:
+        """Mark a file ``failed`` with ``error`` (unless it is ``ready`` already)."""
+        ...
+
+    def bytes_pending(self, owner_id: int) -> int:
+        """The announced size of ``owner_id``'s files not yet ingested (uploading or
+        processing): space the quota holds for them."""
+        ...
+
+    def expired_files(self, now: datetime, limit: int) -> list[NativeFile]:
+        """Up to ``limit`` files still ``uploading`` whose ``expires_at`` is before ``now``."""
+        ...
+
+    def delete_file(self, file_id: str, *, only_uploading_before: datetime | None = None) -> bool:
+        """Delete the file's rows (its parts too); with ``only_uploading_before`` only a
+        file still ``uploading`` that expired before it. True when a row went."""
+        ...
+
+
+@runtime_checkable
+class DirectUploads(Protocol):
+    """Multipart uploads straight into the backend, by clients holding pre-signed URLs:
+    what an S3 backend offers so that native-API uploads bypass the gateway.
+
+    Keys are blob keys, as for ``BlobStore`` (the store's own prefix applies). Failures
+    raise ``BlobStoreUnavailable``; an unknown upload raises ``BlobNotFound``.
+    """
+
+    def start_upload(self, key: str) -> str:
+        """Start a multipart upload of ``key``; its upload id."""
+        ...
+
+    def part_url(self, key: str, upload_id: str, number: int, expires_in: int) -> str:
+        """A URL a client may ``PUT`` part ``number`` to for ``expires_in`` seconds,
+        reachable from outside (the configured public endpoint)."""
+        ...
+
+    def uploaded_parts(self, key: str, upload_id: str) -> list[BackendPart]:
+        """The parts the backend holds for the upload, by number."""
+        ...
+
+    def complete_upload(self, key: str, upload_id: str, parts: Sequence[BackendPart]) -> None:
+        """Join ``parts`` into the object ``key``; the upload ends."""
+        ...
+
+    def abort_upload(self, key: str, upload_id: str) -> None:
+        """Discard the upload and its parts; an upload already gone is not an error."""
+        ...

@@ -69,6 +69,56 @@ class Bucket:
     # The malware scan policy: "async" (served until found infected) or "strict" (served
     # only after a clean verdict).
     scan_policy: str = "async"
+    # The permission ("read" or "write") an explicit grant gives the user the bucket was
+    # looked up for; None without a grant, or when the lookup named no user.
+    granted: str | None = None
+
+
+GRANT_READ = "read"
+GRANT_WRITE = "write"
+GRANT_PERMISSIONS = (GRANT_READ, GRANT_WRITE)
+
+
+@dataclass(frozen=True)
+class BucketGrant:
+    """An explicit grant of a bucket to a user who does not own it."""
+
+    bucket: str
+    user_id: int
+    user_name: str
+    permission: str
+
+
+@dataclass(frozen=True)
+class Change:
+    """One change-feed row. ``event`` is as stored (see ``gateway.core.change_feed``);
+    ``bucket_id`` is None in rows written before the feed recorded it; a move names its
+    old place in ``source_bucket``/``source_key``."""
+
+    id: int
+    bucket_id: int | None
+    bucket: str
+    key: str
+    event: str
+    version_id: str | None
+    size: int | None
+    etag: str | None
+    at: datetime
+    source_bucket: str | None = None
+    source_key: str | None = None
+
+
+@dataclass(frozen=True)
+class ChangePage:
+    """Change-feed rows a reader may see, in id order, and where the next read resumes.
+
+    ``last_id`` is the highest id examined (rows the reader may not see are skipped, not
+    returned); every change with an id at or below it has committed or never will.
+    """
+
+    changes: tuple[Change, ...]
+    last_id: int
+    has_more: bool
 
 
 @dataclass(frozen=True)
@@ -401,3 +451,80 @@ class Verdict:
     def is_clean(self) -> bool:
         """True only when the object was scanned whole and nothing matched."""
         return self.kind is VerdictKind.CLEAN
+
+
+FILE_UPLOADING = "uploading"
+FILE_PROCESSING = "processing"
+FILE_READY = "ready"
+FILE_QUARANTINED = "quarantined"
+FILE_FAILED = "failed"
+
+
+@dataclass(frozen=True)
+class NativeFile:
+    """A file announced through the native API (``files`` row; see ``FileRow``).
+
+    ``id`` becomes the ``version_id`` of the object version ingest commits. Its bytes
+    wait as raw backend objects under ``raw_key`` (one per part, ``raw_key/NNNNN``)
+    until ingest has stored them as chunks.
+    """
+
+    id: str
+    owner_id: int
+    bucket_id: int
+    key: str
+    size: int
+    content_type: str
+    sha256: str | None
+    part_size: int
+    status: str
+    transport: str
+    raw_key: str
+    created_at: datetime
+    updated_at: datetime
+    expires_at: datetime
+    finalized_at: datetime | None = None
+    backend_upload_id: str | None = None
+    error: str | None = None
+    # The bucket's name, as read along with the file ("" in a record about to be stored).
+    bucket_name: str = ""
+
+    @property
+    def part_count(self) -> int:
+        """How many parts the file is cut into (at least one, even when empty)."""
+        return max(1, -(-self.size // self.part_size))
+
+    def part_length(self, number: int) -> int:
+        """The size part ``number`` (1-based) must have."""
+        return max(0, min(self.part_size, self.size - (number - 1) * self.part_size))
+
+
+@dataclass(frozen=True)
+class BackendPart:
+    """A part of a multipart upload held by the backend itself: number, size and ETag."""
+
+    number: int
+    size: int
+    etag: str
+
+
+@dataclass(frozen=True)
+class FilePart:
+    """A part of a native-API upload received so far: its number, size and SHA-256."""
+
+    number: int
+    size: int
+    sha256: str
+
+
+@dataclass(frozen=True)
+class SigningKey:
+    """A key that signs access tokens and pre-signed URLs; see ``SigningKeyStore``."""
+
+    kid: str
+    # The JWS algorithm the key signs with: "Ed25519" or "RS256".
+    algorithm: str
+    # The private key as a JSON Web Key (JSON text).
+    private_jwk: str = field(repr=False)
+    created_at: datetime
+    retired_at: datetime | None = None

@@ -15,10 +15,13 @@ from cheroot.ssl.builtin import BuiltinSSLAdapter
 from cheroot.wsgi import Server as WSGIServer
 
 from adapters.blob import open_blob_store
+from adapters.sql.api_credentials import SqlApiCredentials
 from adapters.sql.dav_locks import SqlLockStorage
 from adapters.sql.dav_properties import SqlDeadProperties
 from adapters.sql.engine import make_engine, migrate, needs_migration
 from adapters.sql.metadata import SqlMetadata
+from gateway.api.app import ApiApplication
+from gateway.api.assembly import api_application
 from gateway.core.keyring import Keyring
 from gateway.core.pipeline.worker import Worker
 from gateway.core.storage import Storage
@@ -29,6 +32,7 @@ from gateway.dav.auth import DavAuthenticator
 from gateway.health import HealthChecks
 from gateway.http_app import HttpApplication, MetricsAccess, http_protocol
 from gateway.metrics import Metrics, QueueLevel
+from gateway.native_files import file_expiry_sweep
 from gateway.records import JOB_QUEUED, JobStats
 from gateway.s3.app import S3Application
 from gateway.settings import Settings, master_key_bytes
@@ -179,6 +183,19 @@ def dav_application(settings: Settings, storage: Storage) -> DavApplication:
     )
 
 
+def api_credentials(storage: Storage) -> SqlApiCredentials:
+    """The native API's signing keys and refresh tokens, in ``storage``'s database."""
+    metadata = storage.metadata
+    if not isinstance(metadata, SqlMetadata):
+        raise TypeError("the native API needs the SQL metadata store")
+    return SqlApiCredentials(metadata.engine)
+
+
+def native_api(settings: Settings, storage: Storage) -> ApiApplication:
+    """The ``/v1`` API over ``storage``, with its credentials in the same database."""
+    return api_application(settings, storage, api_credentials(storage))
+
+
 def health_checks(settings: Settings, storage: Storage) -> HealthChecks:
     """The readiness checks of the components this process has: its database, its
     backend, the job queue, and the scanner when scanning is on."""
@@ -241,6 +258,7 @@ def start(
     )
     http_app = HttpApplication(
         dav_application(settings, storage),
+        native_api(settings, storage),
         health,
         metrics,
         MetricsAccess(settings.metrics_token),
@@ -259,10 +277,13 @@ def start(
     )
     for thread in threads:
         thread.start()
-    expiry = None
-    if settings.multipart_expiry_seconds:
-        expiry = UploadExpiry(storage.metadata, settings.multipart_expiry_seconds)
-        expiry.start()
+    # Native-API uploads expire by their own deadline, multipart uploads when configured.
+    expiry = UploadExpiry(
+        storage.metadata,
+        settings.multipart_expiry_seconds or None,
+        also=(file_expiry_sweep(storage),),
+    )
+    expiry.start()
     worker = start_worker(settings, storage, metrics=metrics) if settings.worker_threads else None
     return RunningGateway(s3, http, threads, health, metrics, expiry, worker)
 

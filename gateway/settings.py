@@ -29,6 +29,8 @@ CLAMD_MAX_FILE_SIZE = 2**31 - 3
 DEFAULT_SCAN_MAX_BYTES = 2000 * 1024 * 1024
 # Shortest metrics token accepted: a guessable token would open the metrics to anyone.
 MIN_TOKEN_LENGTH = 16
+# The algorithms the native API's signing keys may use (gateway.api.signing_keys).
+SIGNING_ALGORITHMS = ("Ed25519", "RS256")
 
 
 class SettingsError(ValueError):
@@ -112,6 +114,26 @@ class Settings:
     metrics_token: str | None = field(default=None, repr=False)
     # How long /healthz waits for each component's check before calling it failed.
     health_timeout_seconds: float = 2.0
+    # Native-API uploads (docs/api.md, "Files"): the largest file one may announce, the
+    # media types allowed ("type/subtype" or "type/*"; none listed: all), the bytes each
+    # user may hold, stored plus announced (0: no quota), how long an upload may wait for
+    # its finalize before its parts are deleted, and how long a pre-signed URL is valid.
+    max_file_size: int = 5 * 1024**4
+    allowed_content_types: tuple[str, ...] = ()
+    user_quota_bytes: int = 0
+    file_upload_expiry_seconds: int = 24 * 3600
+    presigned_url_ttl_seconds: int = 3600
+    # "gateway": parts go through the gateway's signed part route; "backend": clients
+    # reach the S3 backend, and parts go straight to it (pre-signed UploadPart URLs at
+    # the backend URL's public_endpoint_url, else its endpoint_url).
+    api_direct_uploads: str = "gateway"
+    # Native API (docs/api.md): the issuer and audience of its access tokens, how long
+    # access and refresh tokens live, and the algorithm of newly made signing keys.
+    api_issuer: str = "storage-gateway"
+    api_audience: str = "storage-gateway-api"
+    api_access_token_seconds: int = 900
+    api_refresh_token_seconds: int = 30 * 24 * 3600
+    api_signing_algorithm: str = "Ed25519"
     admin: AdminCredentials = AdminCredentials()
 
     @property
@@ -159,6 +181,17 @@ ENVIRONMENT = {
     "GATEWAY_SCAN_OVERSIZE_POLICY": "scan_oversize_policy",
     "GATEWAY_METRICS_TOKEN": "metrics_token",
     "GATEWAY_HEALTH_TIMEOUT_SECONDS": "health_timeout_seconds",
+    "GATEWAY_MAX_FILE_SIZE": "max_file_size",
+    "GATEWAY_ALLOWED_CONTENT_TYPES": "allowed_content_types",
+    "GATEWAY_USER_QUOTA_BYTES": "user_quota_bytes",
+    "GATEWAY_FILE_UPLOAD_EXPIRY_SECONDS": "file_upload_expiry_seconds",
+    "GATEWAY_PRESIGNED_URL_TTL_SECONDS": "presigned_url_ttl_seconds",
+    "GATEWAY_API_DIRECT_UPLOADS": "api_direct_uploads",
+    "GATEWAY_API_ISSUER": "api_issuer",
+    "GATEWAY_API_AUDIENCE": "api_audience",
+    "GATEWAY_API_ACCESS_TOKEN_SECONDS": "api_access_token_seconds",
+    "GATEWAY_API_REFRESH_TOKEN_SECONDS": "api_refresh_token_seconds",
+    "GATEWAY_API_SIGNING_ALGORITHM": "api_signing_algorithm",
 }
 ADMIN_ENVIRONMENT = {
     "GATEWAY_ADMIN_USER": "user",
@@ -177,7 +210,7 @@ def _convert(name: str, value: Any) -> Any:
             return Path(str(value)) if value else None
         if name in ("s3_listen", "http_listen"):
             return Listen.parse(str(value))
-        if name == "s3_domains":
+        if name in ("s3_domains", "allowed_content_types"):
             items = value if isinstance(value, list) else str(value).split(",")
             return tuple(str(item).strip() for item in items if str(item).strip())
         if name in (
@@ -189,6 +222,12 @@ def _convert(name: str, value: Any) -> Any:
             "server_threads",
             "worker_threads",
             "scan_max_bytes",
+            "max_file_size",
+            "user_quota_bytes",
+            "file_upload_expiry_seconds",
+            "presigned_url_ttl_seconds",
+            "api_access_token_seconds",
+            "api_refresh_token_seconds",
         ):
             return int(value)
         if name.startswith("job_") and name.endswith("_seconds"):
@@ -206,6 +245,10 @@ def _convert(name: str, value: Any) -> Any:
             return str(value).strip() or "none"
         if name == "health_timeout_seconds":
             return float(value)
+        if name == "api_signing_algorithm":
+            if str(value) not in SIGNING_ALGORITHMS:
+                raise ValueError(f"expected one of {', '.join(SIGNING_ALGORITHMS)}")
+            return str(value)
         return None if value in ("", None) else str(value)
     except (TypeError, ValueError) as exc:
         shown = "(hidden)" if name in ("master_key", "metrics_token") else repr(value)
@@ -234,10 +277,22 @@ def _validate(settings: Settings) -> Settings:
             "TLS needs both a certificate and its key: set tls_cert and tls_key together "
             "(--tls-cert / GATEWAY_TLS_CERT and --tls-key / GATEWAY_TLS_KEY)"
         )
+    if settings.api_direct_uploads not in ("gateway", "backend"):
+        raise SettingsError("api_direct_uploads must be 'gateway' or 'backend'")
+    if min(settings.max_file_size, settings.user_quota_bytes) < 0:
+        raise SettingsError("max_file_size and user_quota_bytes must be >= 0")
+    if min(settings.file_upload_expiry_seconds, settings.presigned_url_ttl_seconds) < 1:
+        raise SettingsError(
+            "file_upload_expiry_seconds and presigned_url_ttl_seconds must be at least 1"
+        )
     if not 0 < settings.health_timeout_seconds <= 60:
         raise SettingsError("health_timeout_seconds must be more than 0 and at most 60")
     if settings.metrics_token is not None and len(settings.metrics_token) < MIN_TOKEN_LENGTH:
         raise SettingsError(f"metrics_token must be at least {MIN_TOKEN_LENGTH} characters long")
+    if not 60 <= settings.api_access_token_seconds <= 24 * 3600:
+        raise SettingsError("api_access_token_seconds must be between 60 and 86400")
+    if settings.api_refresh_token_seconds < settings.api_access_token_seconds:
+        raise SettingsError("api_refresh_token_seconds must be >= api_access_token_seconds")
     master_key_bytes(settings)
     _validate_scanning(settings)
     return settings

@@ -13,11 +13,14 @@ from typing import Any
 from adapters.scan import NoScanner, open_scanner
 from adapters.sql.jobs import SqlJobQueue
 from adapters.sql.metadata import SqlMetadata
+from gateway.core.files import INGEST_JOB
+from gateway.core.pipeline.ingest import IngestStage
 from gateway.core.pipeline.probe import PROBE, run_probe
 from gateway.core.pipeline.scan import ScanStage
 from gateway.core.pipeline.worker import Handler, Worker
 from gateway.core.scanning import SCAN_JOB
 from gateway.core.storage import Storage
+from gateway.native_files import file_store
 from gateway.ports import PipelineMetrics, Scanner
 from gateway.settings import Settings
 from gateway.stop_signal import wait_for_stop_signal
@@ -67,7 +70,11 @@ def job_handlers(
     scan: Handler = _no_scanner
     if not isinstance(chosen, NoScanner):
         scan = ScanStage(storage, chosen, settings.scan_oversize_policy, metrics)
-    return {PROBE: run_probe, SCAN_JOB: scan}
+    return {
+        PROBE: run_probe,
+        SCAN_JOB: scan,
+        INGEST_JOB: IngestStage(storage, file_store(storage)),
+    }
 
 
 def _no_scanner(_payload: Mapping[str, Any]) -> None:

@@ -4,8 +4,9 @@ Supported URLs:
 
 ``file:///abs/path``
     ``LocalBlobStore`` rooted at ``/abs/path``.
-``s3://bucket[/prefix][?endpoint_url=URL&region=NAME&max_attempts=N&connect_timeout=SECONDS]``
-    ``S3BlobStore``; every query parameter is optional. Credentials are never
+``s3://bucket[/prefix][?endpoint_url=URL&region=NAME&max_attempts=N&connect_timeout=SECONDS&public_endpoint_url=URL]``
+    ``S3BlobStore``; every query parameter is optional. ``public_endpoint_url`` is the
+    endpoint clients reach for direct uploads (default: ``endpoint_url``). Credentials are never
     part of the URL: boto3 finds them (environment, profile, instance role).
 """
 
@@ -25,7 +26,9 @@ __all__ = ["FaultyBlobStore", "LocalBlobStore", "S3BlobStore", "open_blob_store"
 
 _Number = TypeVar("_Number", int, float)
 
-_S3_PARAMS = frozenset({"endpoint_url", "region", "max_attempts", "connect_timeout"})
+_S3_PARAMS = frozenset(
+    {"endpoint_url", "region", "max_attempts", "connect_timeout", "public_endpoint_url"}
+)
 
 
 def _open_file(url: SplitResult) -> BlobStore:
@@ -67,17 +70,19 @@ def _open_s3(url: SplitResult) -> BlobStore:
             raise ValueError(f"s3 blob store URL parameter {name!r} needs exactly one value")
         params[name] = values[0]
 
-    endpoint_url = params.get("endpoint_url")
-    if endpoint_url is not None:
-        endpoint = urlsplit(endpoint_url)
-        if "@" in endpoint.netloc:
-            raise ValueError("endpoint_url must not carry credentials; use the environment")
-        if endpoint.scheme not in {"http", "https"} or not endpoint.hostname:
-            raise ValueError(f"endpoint_url must be an http(s) URL, got {endpoint_url!r}")
+    for name in ("endpoint_url", "public_endpoint_url"):
+        given = params.get(name)
+        if given is not None:
+            endpoint = urlsplit(given)
+            if "@" in endpoint.netloc:
+                raise ValueError(f"{name} must not carry credentials; use the environment")
+            if endpoint.scheme not in {"http", "https"} or not endpoint.hostname:
+                raise ValueError(f"{name} must be an http(s) URL, got {given!r}")
     return S3BlobStore(
         bucket,
         prefix,
-        endpoint_url=endpoint_url,
+        endpoint_url=params.get("endpoint_url"),
+        public_endpoint_url=params.get("public_endpoint_url"),
         region=params.get("region"),
         max_attempts=_parse_positive(params, "max_attempts", int, DEFAULT_MAX_ATTEMPTS),
         connect_timeout=_parse_positive(params, "connect_timeout", float, DEFAULT_CONNECT_TIMEOUT),

@@ -18,12 +18,23 @@ from __future__ import annotations
 
 import threading
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from typing import Literal
 
 from gateway.ports import Allocate, BlobStore, BlobStoreUnavailable, Bytes
 
-Operation = Literal["put", "get", "get_into", "delete", "exists", "iter_keys", "flush", "ping"]
+Operation = Literal[
+    "put",
+    "put_stream",
+    "get",
+    "get_into",
+    "read_stream",
+    "delete",
+    "exists",
+    "iter_keys",
+    "flush",
+    "ping",
+]
 """The operations faults can be attached to; ``iter_keys`` matches on its prefix."""
 
 KeyPredicate = Callable[[str], bool]
@@ -112,6 +123,16 @@ class FaultyBlobStore:
         if self._corrupts(key) and view:
             view[len(view) // 2] ^= 0xFF
         return view
+
+    def put_stream(self, key: str, stream: Iterable[Bytes]) -> None:
+        """Count, maybe fail, then delegate."""
+        self._enter("put_stream", key)
+        self.inner.put_stream(key, stream)
+
+    def read_stream(self, key: str, start: int = 0, end: int | None = None) -> Iterator[bytes]:
+        """Count, maybe fail, then delegate (a corrupting fault does not apply)."""
+        self._enter("read_stream", key)
+        return self.inner.read_stream(key, start, end)
 
     def delete(self, key: str) -> None:
         """Count, maybe fail, then delegate."""

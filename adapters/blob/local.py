@@ -30,7 +30,7 @@ import re
 import stat
 import tempfile
 import threading
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from pathlib import Path
 
 from gateway.ports import Allocate, BlobNotFound, BlobStoreUnavailable, Bytes
@@ -43,6 +43,8 @@ _SEGMENT = re.compile(r"[A-Za-z0-9._-]+")
 # Linux NAME_MAX; a longer segment would fail with an OSError that would
 # otherwise be mistaken for an unavailable disk.
 _MAX_SEGMENT = 255
+# ``read_stream`` yields pieces of at most this many bytes.
+READ_PIECE = 1024 * 1024
 
 
 def _segments(key: str) -> list[str]:
@@ -94,6 +96,10 @@ def _raise_unless_absent(error: OSError) -> None:
     # collection must never see.
     if error.errno not in {errno.ENOENT, errno.ENOTDIR}:
         raise error
+
+
+class _StreamFailed(Exception):
+    """The stream given to ``put_stream`` raised (its exception is the cause)."""
 
 
 class LocalBlobStore:
@@ -148,13 +154,40 @@ class LocalBlobStore:
     def put(self, key: str, *parts: Bytes) -> None:
         """Store ``parts`` one after the other under ``key`` atomically; durable after the
         next ``flush``."""
+        self._store(key, lambda fd: _write_all(fd, parts))
+
+    def put_stream(self, key: str, stream: Iterable[Bytes]) -> None:
+        """Store the pieces of ``stream`` under ``key`` atomically, one write per piece."""
+
+        pieces = iter(stream)
+
+        def write(fd: int) -> None:
+            while True:
+                try:
+                    piece = next(pieces)
+                except StopIteration:
+                    return
+                except BaseException as exc:
+                    # Kept apart from the store's own OSErrors, which become unavailability.
+                    raise _StreamFailed from exc
+                _write_all(fd, (piece,))
+
+        try:
+            self._store(key, write)
+        except _StreamFailed as failed:
+            cause = failed.__cause__
+            assert cause is not None
+            raise cause from None
+
+    def _store(self, key: str, write: Callable[[int], None]) -> None:
+        """Run ``write`` on a temporary file beside ``key``'s, then rename it over that."""
         path = self.path_of(key)
         try:
             self._make_dirs(path.parent)
             fd, tmp_name = tempfile.mkstemp(prefix=TEMP_PREFIX, dir=path.parent)
             try:
                 try:
-                    _write_all(fd, parts)
+                    write(fd)
                 finally:
                     os.close(fd)
                 os.replace(tmp_name, path)
@@ -207,6 +240,30 @@ class LocalBlobStore:
                 raise BlobStoreUnavailable(f"blob {key!r} ended after {filled} bytes")
             filled += count
         return view
+
+    def read_stream(self, key: str, start: int = 0, end: int | None = None) -> Iterator[bytes]:
+        """Yield bytes ``[start, end)`` of ``key``'s file in pieces of ``READ_PIECE``."""
+        path = self.path_of(key)
+        try:
+            handle = path.open("rb")
+        except (FileNotFoundError, NotADirectoryError, IsADirectoryError) as exc:
+            raise BlobNotFound(key) from exc
+        except OSError as exc:
+            raise BlobStoreUnavailable(f"cannot read blob {key!r}: {exc}") from exc
+        with handle:
+            try:
+                size = os.fstat(handle.fileno()).st_size
+                stop = size if end is None else min(end, size)
+                handle.seek(min(start, stop))
+                left = stop - min(start, stop)
+                while left > 0:
+                    piece = handle.read(min(READ_PIECE, left))
+                    if not piece:
+                        raise BlobStoreUnavailable(f"blob {key!r} ended {left} bytes early")
+                    left -= len(piece)
+                    yield piece
+            except OSError as exc:
+                raise BlobStoreUnavailable(f"cannot read blob {key!r}: {exc}") from exc
 
     def delete(self, key: str) -> None:
         """Remove ``key``; a missing key is not an error."""

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import base64
+import contextlib
 import hashlib
 import threading
-from collections.abc import Callable, Iterator
-from typing import TYPE_CHECKING, TypeVar
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import boto3
 from botocore.config import Config
@@ -20,9 +21,11 @@ from botocore.exceptions import (
 from botocore.response import StreamingBody
 
 from gateway.ports import Allocate, BlobNotFound, BlobStoreUnavailable, Bytes
+from gateway.records import BackendPart
 
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
+    from mypy_boto3_s3.type_defs import GetObjectOutputTypeDef
 
 _T = TypeVar("_T")
 
@@ -34,7 +37,11 @@ PING_TIMEOUT = 5.0
 # memory the allocator already has, large enough to keep the calls few.
 READ_PIECE = 128 * 1024
 
-_NOT_FOUND_CODES = frozenset({"NoSuchKey", "404", "NotFound"})
+# ``put_stream`` sends a stream longer than this as a multipart upload of parts this size
+# (S3's minimum part size is 5 MiB); one part is all it holds in memory.
+STREAM_PART = 8 * 1024 * 1024
+
+_NOT_FOUND_CODES = frozenset({"NoSuchKey", "NoSuchUpload", "404", "NotFound"})
 # The server found the upload's Content-MD5 wrong: the body was corrupted in
 # transit. botocore does not retry this, but sending the request again cures it.
 _CORRUPTED_IN_TRANSIT = "BadDigest"
@@ -60,6 +67,25 @@ def _fill(view: memoryview, body: StreamingBody) -> memoryview:
     if filled != len(view):
         raise IncompleteReadError(actual_bytes=filled, expected_bytes=len(view))
     return view
+
+
+def _parts_of(stream: Iterable[Bytes], size: int) -> Iterator[bytes]:
+    """The bytes of ``stream`` regrouped into pieces of ``size`` (the last may be shorter;
+    an empty stream gives nothing)."""
+    buffer = bytearray()
+    for piece in stream:
+        buffer += piece
+        while len(buffer) >= size:
+            yield bytes(buffer[:size])
+            del buffer[:size]
+    if buffer:
+        yield bytes(buffer)
+
+
+def _chain(first: bytes, second: bytes, rest: Iterator[bytes]) -> Iterator[bytes]:
+    yield first
+    yield second
+    yield from rest
 
 
 class S3BlobStore:
@@ -88,12 +114,14 @@ class S3BlobStore:
         *,
         max_attempts: int = DEFAULT_MAX_ATTEMPTS,
         connect_timeout: float = DEFAULT_CONNECT_TIMEOUT,
+        public_endpoint_url: str | None = None,
     ) -> None:
         """Address ``bucket`` at ``endpoint_url`` (AWS when ``None``).
 
         ``prefix`` is a key prefix without leading or trailing ``/``; keys are
         stored as ``prefix/key``. ``max_attempts`` counts the first attempt,
-        so 1 disables retries. ``connect_timeout`` is in seconds.
+        so 1 disables retries. ``connect_timeout`` is in seconds. ``public_endpoint_url``
+        is where clients reach the service for direct uploads (``endpoint_url`` if None).
         """
         if max_attempts < 1:
             raise ValueError(f"max_attempts must be at least 1, got {max_attempts}")
@@ -115,6 +143,8 @@ class S3BlobStore:
             "s3", endpoint_url=endpoint_url, region_name=region, config=config
         )
         self._endpoint_url = endpoint_url
+        self._public_endpoint_url = public_endpoint_url or endpoint_url
+        self._presigner: S3Client | None = None
         self._region = region
         self._probe: S3Client | None = None
         self._probe_lock = threading.Lock()
@@ -142,28 +172,118 @@ class S3BlobStore:
 
         self._call(f"put {key!r}", attempt)
 
+    def put_stream(self, key: str, stream: Iterable[Bytes]) -> None:
+        """Store the pieces of ``stream`` under ``key``: one PutObject when they add up to
+        at most ``STREAM_PART`` bytes, else a multipart upload of ``STREAM_PART`` parts,
+        completed only after the stream ended (aborted if it raised), so the object
+        appears whole or not at all."""
+        parts = _parts_of(stream, STREAM_PART)
+        first = next(parts, b"")
+        second = next(parts, None)
+        if second is None:
+            self.put(key, first)
+            return
+        bucket, name = self._bucket, self._prefix + key
+        upload_id = self._call(
+            f"start upload {key!r}",
+            lambda: self._client.create_multipart_upload(Bucket=bucket, Key=name)["UploadId"],
+        )
+        try:
+            done: list[dict[str, object]] = []
+            for number, data in enumerate(_chain(first, second, parts), start=1):
+                done.append(
+                    {"PartNumber": number, "ETag": self._put_part(key, upload_id, number, data)}
+                )
+            self._call(
+                f"complete upload {key!r}",
+                lambda: self._client.complete_multipart_upload(
+                    Bucket=bucket,
+                    Key=name,
+                    UploadId=upload_id,
+                    MultipartUpload={"Parts": done},  # type: ignore[typeddict-item]
+                ),
+            )
+        except BaseException:
+            with contextlib.suppress(BlobStoreUnavailable, ClientError):
+                self._call(
+                    f"abort upload {key!r}",
+                    lambda: self._client.abort_multipart_upload(
+                        Bucket=bucket, Key=name, UploadId=upload_id
+                    ),
+                )
+            raise
+
+    def _put_part(self, key: str, upload_id: str, number: int, data: bytes) -> str:
+        md5 = base64.b64encode(hashlib.md5(data, usedforsecurity=False).digest()).decode()
+
+        def attempt() -> str:
+            return self._client.upload_part(
+                Bucket=self._bucket,
+                Key=self._prefix + key,
+                UploadId=upload_id,
+                PartNumber=number,
+                Body=data,
+                ContentMD5=md5,
+            )["ETag"]
+
+        return self._call(f"put part {number} of {key!r}", attempt)
+
+    def read_stream(self, key: str, start: int = 0, end: int | None = None) -> Iterator[bytes]:
+        """Yield bytes ``[start, end)`` of the object from one ranged GetObject, in pieces
+        of ``READ_PIECE``; a body that breaks off is resumed where it stopped."""
+        position = start
+        retries_left = self._max_attempts - 1
+        while end is None or position < end:
+            wanted = f"bytes={position}-" + ("" if end is None else str(end - 1))
+
+            def attempt(wanted: str = wanted) -> StreamingBody | None:
+                try:
+                    response = self._client.get_object(
+                        Bucket=self._bucket, Key=self._prefix + key, Range=wanted
+                    )
+                except ClientError as exc:
+                    if _error_code(exc) == "InvalidRange":
+                        return None
+                    raise
+                return response["Body"]
+
+            try:
+                body = self._call(f"get {key!r}", attempt)
+            except ClientError as exc:
+                raise BlobNotFound(key) from exc
+            if body is None:
+                return
+            try:
+                while piece := body.read(READ_PIECE):
+                    position += len(piece)
+                    yield piece
+                return
+            except (IncompleteReadError, ReadTimeoutError, ResponseStreamingError) as exc:
+                if not retries_left:
+                    raise BlobStoreUnavailable(f"s3 get {key!r} failed: {exc}") from exc
+                retries_left -= 1
+            finally:
+                body.close()
+
     def get(self, key: str) -> bytes:
         """Return the object's bytes; ``BlobNotFound`` if there is none."""
-
-        def attempt() -> bytes:
-            response = self._client.get_object(Bucket=self._bucket, Key=self._prefix + key)
-            try:
-                return response["Body"].read()
-            except (IncompleteReadError, ReadTimeoutError, ResponseStreamingError) as exc:
-                raise _BodyBrokeOff from exc
-
-        try:
-            return self._call(f"get {key!r}", attempt)
-        except ClientError as exc:
-            raise BlobNotFound(key) from exc
+        body: bytes = self._read_whole(key, lambda response: response["Body"].read())
+        return body
 
     def get_into(self, key: str, allocate: Allocate) -> memoryview:
         """Stream the object into ``allocate(its size)``; a retried read allocates anew."""
+        return self._read_whole(
+            key, lambda response: _fill(allocate(response["ContentLength"]), response["Body"])
+        )
 
-        def attempt() -> memoryview:
+    def _read_whole(self, key: str, consume: Callable[[GetObjectOutputTypeDef], _T]) -> _T:
+        """GetObject ``key`` and ``consume`` the response, the whole call retried when the
+        body breaks off; ``BlobNotFound`` if there is no such object."""
+
+        def attempt() -> _T:
             response = self._client.get_object(Bucket=self._bucket, Key=self._prefix + key)
             try:
-                return _fill(allocate(response["ContentLength"]), response["Body"])
+                return consume(response)
             except (IncompleteReadError, ReadTimeoutError, ResponseStreamingError) as exc:
                 raise _BodyBrokeOff from exc
 
@@ -225,8 +345,94 @@ class S3BlobStore:
         """Close the clients' connection pools."""
         self._client.close()
         with self._probe_lock:
-            if self._probe is not None:
-                self._probe.close()
+            for client in (self._probe, self._presigner):
+                if client is not None:
+                    client.close()
+
+    # --- direct uploads (the DirectUploads port) ---------------------------------------
+
+    def start_upload(self, key: str) -> str:
+        """Start a multipart upload of ``key``; its upload id."""
+        name = self._prefix + key
+        return self._call(
+            f"start upload {key!r}",
+            lambda: self._client.create_multipart_upload(Bucket=self._bucket, Key=name)["UploadId"],
+        )
+
+    def part_url(self, key: str, upload_id: str, number: int, expires_in: int) -> str:
+        """A pre-signed UploadPart URL at the public endpoint (signing is local)."""
+        with self._probe_lock:
+            if self._presigner is None:
+                self._presigner = boto3.session.Session().client(
+                    "s3",
+                    endpoint_url=self._public_endpoint_url,
+                    region_name=self._region,
+                    config=Config(s3={"addressing_style": "path"}, signature_version="s3v4"),
+                )
+            presigner = self._presigner
+        return presigner.generate_presigned_url(
+            "upload_part",
+            Params={
+                "Bucket": self._bucket,
+                "Key": self._prefix + key,
+                "UploadId": upload_id,
+                "PartNumber": number,
+            },
+            ExpiresIn=expires_in,
+            HttpMethod="PUT",
+        )
+
+    def uploaded_parts(self, key: str, upload_id: str) -> list[BackendPart]:
+        """ListParts, every page; ``BlobNotFound`` when the upload is gone."""
+        parts: list[BackendPart] = []
+        marker = 0
+        while True:
+
+            def attempt(marker: int = marker) -> Any:
+                return self._client.list_parts(
+                    Bucket=self._bucket,
+                    Key=self._prefix + key,
+                    UploadId=upload_id,
+                    PartNumberMarker=marker,
+                )
+
+            try:
+                page = self._call(f"list parts of {key!r}", attempt)
+            except ClientError as exc:
+                raise BlobNotFound(key) from exc
+            parts += [
+                BackendPart(p["PartNumber"], p["Size"], p["ETag"].strip('"'))
+                for p in page.get("Parts", [])
+            ]
+            if not page.get("IsTruncated"):
+                return parts
+            marker = int(page["NextPartNumberMarker"])
+
+    def complete_upload(self, key: str, upload_id: str, parts: Sequence[BackendPart]) -> None:
+        """CompleteMultipartUpload of ``parts``; ``BlobNotFound`` when the upload is gone."""
+        listed = [{"PartNumber": p.number, "ETag": f'"{p.etag}"'} for p in parts]
+        try:
+            self._call(
+                f"complete upload {key!r}",
+                lambda: self._client.complete_multipart_upload(
+                    Bucket=self._bucket,
+                    Key=self._prefix + key,
+                    UploadId=upload_id,
+                    MultipartUpload={"Parts": listed},  # type: ignore[typeddict-item]
+                ),
+            )
+        except ClientError as exc:
+            raise BlobNotFound(key) from exc
+
+    def abort_upload(self, key: str, upload_id: str) -> None:
+        """AbortMultipartUpload; an upload already gone is fine."""
+        with contextlib.suppress(ClientError):
+            self._call(
+                f"abort upload {key!r}",
+                lambda: self._client.abort_multipart_upload(
+                    Bucket=self._bucket, Key=self._prefix + key, UploadId=upload_id
+                ),
+            )
 
     def _probe_client(self) -> S3Client:
         """The client ``ping`` uses, made on first use (most stores are never pinged)."""

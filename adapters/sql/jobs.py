@@ -48,6 +48,7 @@ from sqlalchemy.orm import Session
 
 from adapters.sql.models import JobRow
 from adapters.sql.repository import SqlRepository
+from adapters.sql.timestamps import aware_or_none
 from gateway.core.pipeline.backoff import (
     DEFAULT_BASE_SECONDS,
     DEFAULT_CAP_SECONDS,
@@ -80,17 +81,10 @@ def _now() -> datetime:
     return datetime.now(UTC)
 
 
-def _aware(moment: datetime | None) -> datetime | None:
-    """Every stored time is UTC: SQLite returns it naive, PostgreSQL in the session's zone."""
-    if moment is None:
-        return None
-    return moment.astimezone(UTC) if moment.tzinfo else moment.replace(tzinfo=UTC)
-
-
 def _job(row: Row[Any]) -> Job:
     values = dict(row._mapping)
     for name in ("run_after", "created_at", "updated_at", "lease_until", "finished_at"):
-        values[name] = _aware(values[name])
+        values[name] = aware_or_none(values[name])
     values["payload"] = dict(values["payload"] or {})
     return Job(**values)
 
@@ -394,7 +388,7 @@ class SqlJobQueue(SqlRepository):
                 select(func.min(_C.created_at)).where(_C.state == JOB_QUEUED)
             ).scalar_one_or_none()
         depth = {(kind, state): int(count) for kind, state, count in counts}
-        created = _aware(oldest)
+        created = aware_or_none(oldest)
         age = None if created is None else max(0.0, (_now() - created).total_seconds())
         failed = sum(count for (_, state), count in depth.items() if state == JOB_FAILED)
         return JobStats(depth, age, failed)

@@ -36,16 +36,17 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from adapters.sql import version_commit
+from adapters.sql import change_feed, version_commit
 from adapters.sql.jobs import enqueue
 from adapters.sql.models import (
     AccessKeyRow,
     ApiTokenRow,
     AuditRow,
+    BucketGrantRow,
     BucketRow,
-    ChangeRow,
     ChunkRow,
     DavPropertyRow,
+    FileRow,
     ManifestEntryRow,
     ManifestRow,
     ObjectKey,
@@ -64,9 +65,18 @@ from adapters.sql.object_features import (
     upload_of,
     version_columns,
 )
-from adapters.sql.repository import SqlRepository, starts_with
+from adapters.sql.repository import SqlRepository, retry_conflicts, starts_with
+from adapters.sql.timestamps import aware as _aware
 from adapters.sql.upload_listing import upload_cursor_condition
 from adapters.sql.version_commit import ManifestRef
+from gateway.core.change_events import (
+    CREATED,
+    DELETED,
+    MOVED,
+    QUARANTINED,
+    UPDATED,
+    VERSION_DELETED,
+)
 from gateway.core.scanning import (
     SCAN_CLEAN,
     SCAN_JOB,
@@ -89,6 +99,8 @@ from gateway.records import (
     Actor,
     ApiToken,
     Bucket,
+    BucketGrant,
+    ChangePage,
     Checksum,
     Chunk,
     ChunkLocation,
@@ -118,7 +130,11 @@ _INSERT_CHUNKS = {
 }
 _TOUCH_CHUNKS = (
     update(_CHUNKS)
-    .where(_CHUNKS.c.content_id.in_(bindparam("content_ids", expanding=True)))
+    .where(
+        version_commit.in_id_order(
+            _CHUNKS.c.content_id.in_(bindparam("content_ids", expanding=True))
+        )
+    )
     .values(touched_at=bindparam("touched"))
     .returning(
         _CHUNKS.c.id,
@@ -157,19 +173,22 @@ _BUCKET_BY_NAME = (
         BucketRow.versioning,
         BucketRow.cors,
         BucketRow.scan_policy,
+        BucketGrantRow.permission,
     )
     .join(UserRow, BucketRow.owner_id == UserRow.id)
+    .outerjoin(
+        BucketGrantRow,
+        (BucketGrantRow.bucket_id == BucketRow.id)
+        & (BucketGrantRow.user_id == bindparam("grantee_id")),
+    )
     .where(BucketRow.name == bindparam("bucket_name"))
 )
+# No user has this id: a lookup for nobody finds no grant.
+_NOBODY = -1
 
 
 def _now() -> datetime:
     return datetime.now(UTC)
-
-
-def _aware(moment: datetime) -> datetime:
-    """Every stored time is UTC: SQLite returns it naive, PostgreSQL in the session's zone."""
-    return moment.astimezone(UTC) if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
 def _user(row: UserRow) -> User:
@@ -513,10 +532,14 @@ class SqlMetadata(SqlRepository):
                 raise
             raise BucketAlreadyExistsError(existing.owner_id) from exc
 
-    def get_bucket(self, name: str) -> Bucket | None:
-        """The bucket called ``name``, or None (one pre-built statement: most requests ask)."""
+    def get_bucket(self, name: str, for_user: int | None = None) -> Bucket | None:
+        """The bucket called ``name``, or None; with ``for_user``, ``granted`` is that
+        user's grant on it (one pre-built statement: most requests ask)."""
         with self._connection() as connection:
-            found = connection.execute(_BUCKET_BY_NAME, {"bucket_name": name}).first()
+            found = connection.execute(
+                _BUCKET_BY_NAME,
+                {"bucket_name": name, "grantee_id": _NOBODY if for_user is None else for_user},
+            ).first()
         if found is None:
             return None
         (bucket_id, bucket_name, owner_id, owner, created, anonymous_read, versioning, cors) = (
@@ -532,6 +555,7 @@ class SqlMetadata(SqlRepository):
             versioning,
             cors=cors,
             scan_policy=found[8],
+            granted=found[9],
         )
 
     def list_buckets(self, owner_id: int | None = None) -> list[Bucket]:
@@ -542,6 +566,7 @@ class SqlMetadata(SqlRepository):
         with self._read() as session:
             return [self._bucket(*found) for found in session.execute(query)]
 
+    @retry_conflicts
     def delete_bucket(self, bucket: Bucket, actor: Actor) -> None:
         """Delete an empty bucket, aborting its unfinished uploads; else BucketNotEmptyError."""
         with self._write() as session:
@@ -554,6 +579,62 @@ class SqlMetadata(SqlRepository):
             session.execute(delete(BucketRow).where(BucketRow.id == bucket.id))
             self._audit(session, actor, "DeleteBucket", bucket.name)
 
+    # --- grants ----------------------------------------------------------------------
+
+    def grant_bucket(self, bucket: Bucket, user_id: int, permission: str, actor: Actor) -> None:
+        """Give ``user_id`` ``permission`` (read or write) on ``bucket``, replacing any
+        grant they had; ConflictError for the bucket's owner."""
+        if user_id == bucket.owner_id:
+            raise ConflictError(f"the owner of {bucket.name} needs no grant")
+        with self._write() as session:
+            session.execute(
+                delete(BucketGrantRow).where(
+                    BucketGrantRow.bucket_id == bucket.id, BucketGrantRow.user_id == user_id
+                )
+            )
+            session.add(BucketGrantRow(bucket_id=bucket.id, user_id=user_id, permission=permission))
+            self._audit(
+                session, actor, "GrantBucket", bucket.name, None, f"user {user_id}: {permission}"
+            )
+
+    def revoke_bucket(self, bucket: Bucket, user_id: int, actor: Actor) -> bool:
+        """Take back ``user_id``'s grant on ``bucket``; whether there was one."""
+        with self._write() as session:
+            gone = session.execute(
+                delete(BucketGrantRow).where(
+                    BucketGrantRow.bucket_id == bucket.id, BucketGrantRow.user_id == user_id
+                )
+            ).rowcount  # type: ignore[attr-defined]
+            if gone:
+                self._audit(session, actor, "RevokeBucket", bucket.name, None, f"user {user_id}")
+        return bool(gone)
+
+    def bucket_grants(self, bucket: Bucket) -> list[BucketGrant]:
+        """The grants on ``bucket``, by user name."""
+        with self._read() as session:
+            rows = session.execute(
+                select(UserRow.id, UserRow.name, BucketGrantRow.permission)
+                .join(UserRow, UserRow.id == BucketGrantRow.user_id)
+                .where(BucketGrantRow.bucket_id == bucket.id)
+                .order_by(UserRow.name)
+            ).all()
+        return [BucketGrant(bucket.name, uid, name, permission) for uid, name, permission in rows]
+
+    def granted_buckets(self, user_id: int) -> list[Bucket]:
+        """The buckets granted to ``user_id`` (``granted`` set), by name."""
+        query = (
+            self._bucket_query()
+            .add_columns(BucketGrantRow.permission)
+            .join(BucketGrantRow, BucketGrantRow.bucket_id == BucketRow.id)
+            .where(BucketGrantRow.user_id == user_id)
+            .order_by(BucketRow.name)
+        )
+        with self._read() as session:
+            return [
+                replace(self._bucket(row, owner), granted=permission)
+                for row, owner, permission in session.execute(query)
+            ]
+
     # --- chunks ----------------------------------------------------------------------
 
     def known_chunks(self, content_ids: Sequence[str]) -> set[str]:
@@ -563,6 +644,7 @@ class SqlMetadata(SqlRepository):
         with self._connection() as connection:
             return set(connection.scalars(_KNOWN_CHUNKS, {"content_ids": list(content_ids)}))
 
+    @retry_conflicts
     def touch_chunks(self, content_ids: Sequence[str]) -> dict[str, Chunk]:
         """Mark the chunks of these content ids as in use now and return them by content id.
 
@@ -574,6 +656,7 @@ class SqlMetadata(SqlRepository):
         with self._write_connection() as connection:
             return self._touch(connection, sorted(content_ids), _now())
 
+    @retry_conflicts
     def add_chunks(self, chunks: Sequence[NewChunk]) -> dict[str, Chunk]:
         """Record stored chunks with refcount 0; a content id already recorded keeps its
         row (touched), and that row is returned for it.
@@ -761,9 +844,16 @@ class SqlMetadata(SqlRepository):
 
     @staticmethod
     def _copy_manifest(session: Session, source_ids: Sequence[int]) -> ManifestRef:
-        """A new manifest holding the entries of ``source_ids`` one after the other."""
+        """A new manifest holding the entries of ``source_ids`` one after the other.
+
+        NotFoundError when a source manifest was dropped meanwhile (its version deleted
+        or replaced by a transaction that committed first); while this transaction runs,
+        no other may drop them.
+        """
         session.flush()
         connection = session.connection()
+        if not version_commit.share_manifests(connection, source_ids):
+            raise NotFoundError("the source object changed during the copy")
         totals = {
             manifest_id: (int(count), int(size))
             for manifest_id, count, size in connection.execute(
@@ -907,9 +997,11 @@ class SqlMetadata(SqlRepository):
         checksum: Checksum | None = None,
         parts: Sequence[ObjectPart] = (),
         condition: WriteCondition | None = None,
+        version_id: str | None = None,
     ) -> StoredObject:
         """Make the manifest the current version of ``key``, with its change-feed and audit
-        rows: Core statements only, as this is every write's commit."""
+        rows: Core statements only, as this is every write's commit. ``version_id`` names
+        the version (a fresh one when None)."""
         session.flush()
         connection = session.connection()
         locked = version_commit.lock_object(connection, bucket.id, key)
@@ -917,12 +1009,13 @@ class SqlMetadata(SqlRepository):
         check_condition(session, object_id, condition)
         status = version_commit.bucket_versioning(connection, bucket.id)
         now = _now()
-        if not locked.created:
-            version_commit.retire_current(connection, object_id, status, now)
+        replaced = not locked.created and version_commit.retire_current(
+            connection, object_id, status, now
+        )
         stored = StoredObject(
             bucket_id=bucket.id,
             key=key,
-            version_id=uuid.uuid4().hex,
+            version_id=version_id or uuid.uuid4().hex,
             manifest_id=manifest.id,
             size=manifest.size,
             etag=etag,
@@ -974,21 +1067,24 @@ class SqlMetadata(SqlRepository):
                 {"version_id": stored.version_id},
                 dedupe_key=f"{SCAN_JOB}:{stored.version_id}",
             )
-        version_commit.record_change(
+        change_feed.record_changes(
             connection,
-            {
-                "bucket": bucket.name,
-                "key": key,
-                "event": "put",
-                "version_id": stored.version_id,
-                "size": manifest.size,
-                "etag": etag,
-                "at": now,
-            },
+            [
+                change_feed.change(
+                    (bucket.id, bucket.name),
+                    key,
+                    UPDATED if replaced else CREATED,
+                    now,
+                    version_id=stored.version_id,
+                    size=manifest.size,
+                    etag=etag,
+                )
+            ],
         )
         version_commit.record_audit(connection, actor, action, bucket.name, key, now=now)
         return stored
 
+    @retry_conflicts
     def commit_object(
         self,
         bucket: Bucket,
@@ -1000,23 +1096,43 @@ class SqlMetadata(SqlRepository):
         *,
         checksum: Checksum | None = None,
         condition: WriteCondition | None = None,
+        version_id: str | None = None,
     ) -> StoredObject:
-        """Make ``entries`` the current version of ``key``, replacing any previous one."""
-        with self._write() as session:
-            manifest = self._new_manifest(session, entries)
-            return self._replace_current(
-                session,
-                bucket,
-                key,
-                manifest,
-                etag,
-                attributes,
-                actor,
-                "PutObject",
-                checksum=checksum,
-                condition=condition,
-            )
+        """Make ``entries`` the current version of ``key``, replacing any previous one.
 
+        With ``version_id`` (a native-API file id) the version gets that id and the file
+        is marked ingested (``ready``) in the same transaction; ConflictError when a
+        version of that id exists already.
+        """
+        try:
+            with self._write() as session:
+                manifest = self._new_manifest(session, entries)
+                stored = self._replace_current(
+                    session,
+                    bucket,
+                    key,
+                    manifest,
+                    etag,
+                    attributes,
+                    actor,
+                    "IngestFile" if version_id else "PutObject",
+                    checksum=checksum,
+                    condition=condition,
+                    version_id=version_id,
+                )
+                if version_id is not None:
+                    session.execute(
+                        update(FileRow)
+                        .where(FileRow.id == version_id)
+                        .values(status="ready", error=None, updated_at=stored.last_modified)
+                    )
+                return stored
+        except IntegrityError as exc:
+            if version_id is None:
+                raise
+            raise ConflictError(f"version {version_id} exists already") from exc
+
+    @retry_conflicts
     def copy_object(
         self,
         source: StoredObject,
@@ -1030,8 +1146,6 @@ class SqlMetadata(SqlRepository):
         Raises NotFoundError when the source version was replaced or deleted meanwhile.
         """
         with self._write() as session:
-            if session.get(ManifestRow, source.manifest_id) is None:
-                raise NotFoundError("the source object changed during the copy")
             manifest = self._copy_manifest(session, [source.manifest_id])
             return self._replace_current(
                 session,
@@ -1046,6 +1160,7 @@ class SqlMetadata(SqlRepository):
                 parts=source.parts,
             )
 
+    @retry_conflicts
     def delete_object(self, bucket: Bucket, key: str, actor: Actor) -> StoredObject | None:
         """Delete ``key`` as S3 does when no version is named.
 
@@ -1074,14 +1189,17 @@ class SqlMetadata(SqlRepository):
                     DavPropertyRow.bucket_id == bucket.id, DavPropertyRow.path == key
                 )
             )
-            session.add(
-                ChangeRow(
-                    bucket=bucket.name,
-                    key=key,
-                    event="delete",
-                    version_id=removed.version_id if status else None,
-                    at=_now(),
-                )
+            self._record_changes(
+                session,
+                [
+                    change_feed.change(
+                        (bucket.id, bucket.name),
+                        key,
+                        DELETED,
+                        _now(),
+                        version_id=removed.version_id if status else None,
+                    )
+                ],
             )
             self._audit(session, actor, "DeleteObject", bucket.name, key)
             return _stored(obj, removed, versioned=bool(status))
@@ -1220,6 +1338,7 @@ class SqlMetadata(SqlRepository):
             strict = bucket.scan_policy == SCAN_STRICT
             return _stored(*found, versioned=bool(bucket.versioning), strict=strict)
 
+    @retry_conflicts
     def delete_version(
         self, bucket: Bucket, key: str, version_id: str, actor: Actor
     ) -> StoredObject | None:
@@ -1258,19 +1377,36 @@ class SqlMetadata(SqlRepository):
                 )
             elif removed.is_latest:
                 newest.is_current = True
-            session.add(
-                ChangeRow(
-                    bucket=bucket.name,
-                    key=key,
-                    event="delete-version",
-                    version_id=version.version_id,
-                    at=_now(),
-                )
-            )
+            self._record_changes(session, [self._version_removal(bucket, key, removed, newest)])
             self._audit(
                 session, actor, "DeleteObjectVersion", bucket.name, key, removed.public_version_id
             )
             return removed
+
+    @staticmethod
+    def _version_removal(
+        bucket: Bucket, key: str, removed: StoredObject, newest: VersionRow | None
+    ) -> dict[str, Any]:
+        """The change-feed row of removing the version ``removed`` of ``key``, when
+        ``newest`` is the newest version left (now current if ``removed`` was)."""
+        now = _now()
+        where = (bucket.id, bucket.name)
+        if not removed.is_latest:
+            return change_feed.change(
+                where, key, VERSION_DELETED, now, version_id=removed.version_id
+            )
+        if newest is None or newest.is_delete_marker:
+            event = VERSION_DELETED if removed.is_delete_marker else DELETED
+            return change_feed.change(where, key, event, now, version_id=removed.version_id)
+        return change_feed.change(
+            where,
+            key,
+            CREATED if removed.is_delete_marker else UPDATED,
+            now,
+            version_id=newest.version_id,
+            size=newest.size,
+            etag=newest.etag,
+        )
 
     def list_versions(
         self,
@@ -1461,12 +1597,9 @@ class SqlMetadata(SqlRepository):
         )
         now = _now()
         if doomed:
-            session.execute(
-                insert(ChangeRow),
-                [
-                    {"bucket": bucket.name, "key": r[1], "event": "delete", "at": now}
-                    for r in doomed
-                ],
+            self._record_changes(
+                session,
+                [change_feed.change((bucket.id, bucket.name), r[1], DELETED, now) for r in doomed],
             )
             self._audit(session, actor, "Delete", bucket.name, path, f"{len(doomed)} objects")
         return len(doomed)
@@ -1490,6 +1623,7 @@ class SqlMetadata(SqlRepository):
             "CreateFolder",
         )
 
+    @retry_conflicts
     def delete_path(self, bucket: Bucket, path: str, actor: Actor) -> int:
         """Delete the file ``path`` or the folder ``path`` (ending in ``/``) with everything
         in it, and the dead properties of all of them; return the number of objects.
@@ -1510,6 +1644,7 @@ class SqlMetadata(SqlRepository):
         if source.id == target.id and (path == new_path or (path.endswith("/") and nested)):
             raise ConflictError("a folder cannot be copied or moved into or onto itself")
 
+    @retry_conflicts
     def move_path(
         self,
         source: Bucket,
@@ -1573,20 +1708,19 @@ class SqlMetadata(SqlRepository):
             )
             now = _now()
             if moving:
-                session.execute(
-                    insert(ChangeRow),
+                self._record_changes(
+                    session,
                     [
-                        {
-                            "bucket": target.name,
-                            "key": new_path + key[len(path) :],
-                            "event": "move",
-                            "version_id": version_id,
-                            "size": size,
-                            "etag": etag,
-                            "at": now,
-                            "source_bucket": source.name,
-                            "source_key": key,
-                        }
+                        change_feed.change(
+                            (target.id, target.name),
+                            new_path + key[len(path) :],
+                            MOVED,
+                            now,
+                            version_id=version_id,
+                            size=size,
+                            etag=etag,
+                            source=(source.name, key),
+                        )
                         for key, version_id, size, etag in moving
                     ],
                 )
@@ -1601,6 +1735,7 @@ class SqlMetadata(SqlRepository):
             self._keep_parent(session, source, path, actor)
             return len(moving)
 
+    @retry_conflicts
     def copy_path(
         self,
         source: Bucket,
@@ -1756,6 +1891,7 @@ class SqlMetadata(SqlRepository):
             )
             return [upload_of(r, _attributes(r), _aware(r.created_at)) for r in rows]
 
+    @retry_conflicts
     def expire_upload(self, upload_id: str, older_than: datetime, actor: Actor) -> bool:
         """Abort the upload if it still exists and started before ``older_than``."""
         with self._write() as session:
@@ -1769,6 +1905,7 @@ class SqlMetadata(SqlRepository):
             )
             return True
 
+    @retry_conflicts
     def put_part(
         self,
         upload_id: str,
@@ -1838,6 +1975,7 @@ class SqlMetadata(SqlRepository):
             )
             return [ManifestEntry(*row) for row in rows]
 
+    @retry_conflicts
     def complete_upload(
         self,
         upload: Upload,
@@ -1880,6 +2018,7 @@ class SqlMetadata(SqlRepository):
                 condition=condition,
             )
 
+    @retry_conflicts
     def abort_upload(self, upload: Upload, bucket: Bucket, actor: Actor) -> bool:
         """Discard an upload and its parts; False when it no longer exists."""
         with self._write() as session:
@@ -1961,16 +2100,19 @@ class SqlMetadata(SqlRepository):
             if not result.rowcount:  # type: ignore[attr-defined]
                 return False
             if quarantined:
-                session.add(
-                    ChangeRow(
-                        bucket=bucket_name,
-                        key=obj.key,
-                        event="quarantined",
-                        version_id=version_id,
-                        size=version.size,
-                        etag=version.etag,
-                        at=now,
-                    )
+                self._record_changes(
+                    session,
+                    [
+                        change_feed.change(
+                            (obj.bucket_id, bucket_name),
+                            obj.key,
+                            QUARANTINED,
+                            now,
+                            version_id=version_id,
+                            size=version.size,
+                            etag=version.etag,
+                        )
+                    ],
                 )
                 self._audit(
                     session,
@@ -1995,25 +2137,44 @@ class SqlMetadata(SqlRepository):
             ).all()
             return [(name, _stored(obj, version)) for obj, version, name in found]
 
-    def changes(self, after_id: int = 0, limit: int = 1000) -> list[dict[str, Any]]:
-        """Change-feed rows after ``after_id``, oldest first."""
-        with self._read() as session:
-            rows = session.scalars(
-                select(ChangeRow).where(ChangeRow.id > after_id).order_by(ChangeRow.id).limit(limit)
-            )
-            return [
-                {
-                    "id": r.id,
-                    "bucket": r.bucket,
-                    "key": r.key,
-                    "event": r.event,
-                    "version_id": r.version_id,
-                    "size": r.size,
-                    "etag": r.etag,
-                    "at": _aware(r.at),
-                }
-                for r in rows
-            ]
+    def _record_changes(self, session: Session, rows: Sequence[dict[str, Any]]) -> None:
+        """Append change-feed rows after flushing the session's pending work (see
+        ``change_feed.record_changes``: nothing but audit rows may follow)."""
+        session.flush()
+        change_feed.record_changes(session.connection(), rows)
+
+    def last_change_id(self) -> int:
+        """The highest change-feed id committed (0 for an empty feed)."""
+        with self._connection() as connection:
+            return change_feed.last_id(connection)
+
+    def changes(
+        self,
+        after_id: int,
+        limit: int,
+        *,
+        reader_id: int | None = None,
+        bucket: Bucket | None = None,
+    ) -> ChangePage:
+        """Up to ``limit`` change-feed rows after ``after_id`` that ``reader_id`` may see
+        now and that belong to ``bucket``, in id order; see ``change_feed`` for why no
+        reader resuming from ``last_id`` misses a row."""
+        top = self.last_change_id()
+        if top <= after_id:
+            return ChangePage((), after_id, False)
+        if self._dialect == "postgresql":
+            with self._engine.begin() as connection:
+                change_feed.wait_for_writers(connection)
+        conditions = []
+        if reader_id is not None:
+            conditions.append(change_feed.visible_to(reader_id))
+        if bucket is not None:
+            conditions.append(change_feed.of_bucket(bucket))
+        with self._connection() as connection:
+            rows = change_feed.read_page(connection, after_id, top, limit + 1, conditions)
+        if len(rows) > limit:
+            return ChangePage(tuple(rows[:limit]), rows[limit - 1].id, True)
+        return ChangePage(tuple(rows), top, False)
 
     def audit_entries(self, limit: int = 100) -> list[dict[str, Any]]:
         """The newest audit rows, newest first."""

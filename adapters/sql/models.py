@@ -320,6 +320,9 @@ class ChangeRow(Base):
 
     __tablename__ = "change_feed"
     id: Mapped[int] = mapped_column(Id, primary_key=True, autoincrement=True)
+    # The bucket's id when the change was made: a later bucket of the same name, perhaps
+    # another user's, does not inherit the feed of the old one. NULL in rows older than it.
+    bucket_id: Mapped[int | None] = mapped_column(Id, index=True)
     bucket: Mapped[str] = mapped_column(String(63))
     key: Mapped[str] = mapped_column(ObjectKey)
     event: Mapped[str] = mapped_column(String(32))
@@ -448,3 +451,111 @@ class JobRow(Base):
     created_at: Mapped[datetime]
     updated_at: Mapped[datetime]
     finished_at: Mapped[datetime | None]
+
+
+class SigningKeyRow(Base):
+    """A key that signs the native API's access tokens and pre-signed URLs.
+
+    The newest row without ``retired_at`` signs; every row still present verifies, so a
+    rotation invalidates nothing issued before it. ``private_jwk`` holds the private key
+    as a JSON Web Key; whoever reads this table can mint tokens, exactly as whoever reads
+    ``access_keys`` can sign S3 requests.
+    """
+
+    __tablename__ = "signing_keys"
+    kid: Mapped[str] = mapped_column(String(64), primary_key=True)
+    algorithm: Mapped[str] = mapped_column(String(16))
+    private_jwk: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[datetime]
+    retired_at: Mapped[datetime | None]
+
+
+class RefreshTokenRow(Base):
+    """A refresh token of the native API, stored as the SHA-256 of its value.
+
+    Using one replaces it (``replaced_by``) with a new one of the same ``family``;
+    presenting a replaced or revoked token revokes its whole family, which ends a stolen
+    token's use as soon as either holder uses it again.
+    """
+
+    __tablename__ = "refresh_tokens"
+    id: Mapped[int] = mapped_column(Id, primary_key=True, autoincrement=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    family: Mapped[str] = mapped_column(String(64), index=True)
+    created_at: Mapped[datetime]
+    expires_at: Mapped[datetime]
+    revoked_at: Mapped[datetime | None]
+    replaced_by: Mapped[int | None] = mapped_column(Id)
+
+
+class BucketGrantRow(Base):
+    """An explicit grant of one bucket to a user who does not own it.
+
+    ``permission`` is ``read`` (list, download, follow changes) or ``write`` (read plus
+    upload, overwrite, delete). The owner needs no grant.
+    """
+
+    __tablename__ = "bucket_grants"
+    __table_args__ = (CheckConstraint("permission IN ('read', 'write')", name="permission"),)
+    bucket_id: Mapped[int] = mapped_column(
+        ForeignKey("buckets.id", ondelete="CASCADE"), primary_key=True
+    )
+    user_id: Mapped[int] = mapped_column(
+        ForeignKey("users.id", ondelete="CASCADE"), primary_key=True, index=True
+    )
+    permission: Mapped[str] = mapped_column(String(16))
+
+
+class FileRow(Base):
+    """A file uploaded through the native API, from its announcement to its ingest.
+
+    ``id`` is also the ``version_id`` of the object version ingest commits, so one id
+    names the file before and after it enters the namespace. ``status`` moves
+    uploading -> processing (finalized; the raw bytes wait in the backend under
+    ``raw_key``) -> ready, quarantined or failed. ``transport`` says where the parts go:
+    ``gateway`` (the gateway's signed part endpoint, one backend object per part) or
+    ``backend`` (pre-signed URLs of a multipart upload ``backend_upload_id`` on the S3
+    backend itself).
+    """
+
+    __tablename__ = "files"
+    __table_args__ = (
+        CheckConstraint(
+            "status IN ('uploading', 'processing', 'ready', 'quarantined', 'failed')",
+            name="status",
+        ),
+        CheckConstraint("transport IN ('gateway', 'backend')", name="transport"),
+        Index("ix_files_status_updated_at", "status", "updated_at"),
+    )
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    owner_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    bucket_id: Mapped[int] = mapped_column(ForeignKey("buckets.id", ondelete="CASCADE"), index=True)
+    key: Mapped[str] = mapped_column(ObjectKey)
+    size: Mapped[int] = mapped_column(BigInteger)
+    content_type: Mapped[str] = mapped_column(String(256))
+    sha256: Mapped[str | None] = mapped_column(String(64))
+    part_size: Mapped[int] = mapped_column(BigInteger)
+    status: Mapped[str] = mapped_column(String(16))
+    transport: Mapped[str] = mapped_column(String(16))
+    raw_key: Mapped[str] = mapped_column(String(256))
+    backend_upload_id: Mapped[str | None] = mapped_column(String(1024))
+    error: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime]
+    updated_at: Mapped[datetime]
+    expires_at: Mapped[datetime]
+    finalized_at: Mapped[datetime | None]
+
+
+class FilePartRow(Base):
+    """One part of a native-API upload received by the gateway's part endpoint: its size
+    and SHA-256, as measured while it streamed into the backend."""
+
+    __tablename__ = "file_parts"
+    file_id: Mapped[str] = mapped_column(
+        ForeignKey("files.id", ondelete="CASCADE"), primary_key=True
+    )
+    part_number: Mapped[int] = mapped_column(Integer, primary_key=True)
+    size: Mapped[int] = mapped_column(BigInteger)
+    sha256: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[datetime]

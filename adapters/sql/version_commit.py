@@ -2,8 +2,8 @@
 
 PutObject, CopyObject, CompleteMultipartUpload and WebDAV writes all end in the same
 transaction: a manifest and its entries, the chunks' reference counts, the object row
-locked, the previous current version retired, the new version, a change-feed row and
-an audit row. Each statement here is a module-level Core construct with bind
+locked, the previous current version retired, the new version, a change-feed row (see
+``change_feed``) and an audit row. Each statement here is a module-level Core construct with bind
 parameters, run on the transaction's connection: a commit then costs the statements'
 execution, not the ORM's unit-of-work bookkeeping or building expressions per call.
 
@@ -18,13 +18,22 @@ from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any, NamedTuple, cast
 
-from sqlalchemy import Connection, Table, bindparam, delete, func, insert, select, update
+from sqlalchemy import (
+    ColumnElement,
+    Connection,
+    Table,
+    bindparam,
+    delete,
+    func,
+    insert,
+    select,
+    update,
+)
 from sqlalchemy.dialects import postgresql, sqlite
 
 from adapters.sql.models import (
     AuditRow,
     BucketRow,
-    ChangeRow,
     ChunkRow,
     ManifestEntryRow,
     ManifestRow,
@@ -36,7 +45,6 @@ from gateway.records import VERSIONING_ENABLED, Actor, ManifestEntry
 
 _AUDIT = cast(Table, AuditRow.__table__)
 _BUCKETS = cast(Table, BucketRow.__table__)
-_CHANGES = cast(Table, ChangeRow.__table__)
 _CHUNKS = cast(Table, ChunkRow.__table__)
 _ENTRIES = cast(Table, ManifestEntryRow.__table__)
 _MANIFESTS = cast(Table, ManifestRow.__table__)
@@ -76,15 +84,35 @@ _CHUNKS_OF_MANIFESTS = _CHUNKS.c.id.in_(
         _ENTRIES.c.manifest_id.in_(bindparam("m_ids", expanding=True))
     )
 )
+
+
+def in_id_order(condition: ColumnElement[bool]) -> ColumnElement[bool]:
+    """The chunk rows matching ``condition``, locked in ascending id order first: an
+    ``UPDATE`` of chunks on this condition takes its row locks in the order every
+    other writer of chunk rows does, so two of them never wait for each other crosswise.
+
+    The lock is ``FOR NO KEY UPDATE``, the one an ``UPDATE`` of non-key columns takes
+    anyway: it leaves alone the key-share locks that inserting manifest entries holds on
+    the chunks they name. SQLite has no row locks and compiles it without the clause.
+    """
+    return _CHUNKS.c.id.in_(
+        select(_CHUNKS.c.id)
+        .where(condition)
+        .order_by(_CHUNKS.c.id)
+        .with_for_update(key_share=True)
+        .correlate(None)
+    )
+
+
 _ADD_ALL_REFERENCES = (
     update(_CHUNKS)
-    .where(_CHUNKS_OF_MANIFESTS)
+    .where(in_id_order(_CHUNKS_OF_MANIFESTS))
     .values(refcount=_CHUNKS.c.refcount + _ENTRIES_PER_CHUNK)
 )
 # A chunk that lost its last reference starts its garbage-collection grace period now.
 _RELEASE_REFERENCES = (
     update(_CHUNKS)
-    .where(_CHUNKS_OF_MANIFESTS)
+    .where(in_id_order(_CHUNKS_OF_MANIFESTS))
     .values(refcount=_CHUNKS.c.refcount - _ENTRIES_PER_CHUNK, touched_at=bindparam("c_at"))
 )
 _DELETE_ENTRIES = delete(_ENTRIES).where(
@@ -92,6 +120,18 @@ _DELETE_ENTRIES = delete(_ENTRIES).where(
 )
 _DELETE_MANIFESTS = delete(_MANIFESTS).where(
     _MANIFESTS.c.id.in_(bindparam("m_ids", expanding=True))
+)
+# Manifests are locked before their chunks, by droppers (exclusively) and by copiers
+# (shared), so the two never wait on each other in opposite orders.
+_LOCK_MANIFESTS = (
+    select(_MANIFESTS.c.id)
+    .where(_MANIFESTS.c.id.in_(bindparam("m_ids", expanding=True)))
+    .with_for_update()
+)
+_SHARE_MANIFESTS = (
+    select(_MANIFESTS.c.id)
+    .where(_MANIFESTS.c.id.in_(bindparam("m_ids", expanding=True)))
+    .with_for_update(read=True)
 )
 # Returns the new row's id, and no row when the key already had one.
 _INSERT_OBJECT = {
@@ -107,17 +147,17 @@ _LOCK_OBJECT = (
     .with_for_update()
 )
 _BUCKET_VERSIONING = select(_BUCKETS.c.versioning).where(_BUCKETS.c.id == bindparam("b_id"))
-_NULL_VERSION = select(_VERSIONS.c.id, _VERSIONS.c.manifest_id).where(
-    _VERSIONS.c.object_id == bindparam("o_id"), _VERSIONS.c.null_version
-)
+_NULL_VERSION = select(
+    _VERSIONS.c.id, _VERSIONS.c.manifest_id, _VERSIONS.c.is_current, _VERSIONS.c.is_delete_marker
+).where(_VERSIONS.c.object_id == bindparam("o_id"), _VERSIONS.c.null_version)
 _DELETE_VERSION = delete(_VERSIONS).where(_VERSIONS.c.id == bindparam("v_id"))
 _UNSET_CURRENT = (
     update(_VERSIONS)
     .where(_VERSIONS.c.object_id == bindparam("o_id"), _VERSIONS.c.is_current)
     .values(is_current=False)
+    .returning(_VERSIONS.c.is_delete_marker)
 )
 _INSERT_VERSION = insert(_VERSIONS)
-_INSERT_CHANGE = insert(_CHANGES)
 _INSERT_AUDIT = insert(_AUDIT)
 
 
@@ -178,9 +218,18 @@ def drop_manifests(connection: Connection, manifest_ids: Sequence[int], now: dat
     """Delete manifests and their entries, releasing one reference per entry."""
     if manifest_ids:
         ids = {"m_ids": list(manifest_ids)}
+        connection.execute(_LOCK_MANIFESTS, ids)
         connection.execute(_RELEASE_REFERENCES, {**ids, "c_at": now})
         connection.execute(_DELETE_ENTRIES, ids)
         connection.execute(_DELETE_MANIFESTS, ids)
+
+
+def share_manifests(connection: Connection, manifest_ids: Sequence[int]) -> bool:
+    """Lock manifests against being dropped until the transaction ends; False when any
+    of them is gone (dropped by a transaction that committed first)."""
+    wanted = set(manifest_ids)
+    found = connection.execute(_SHARE_MANIFESTS, {"m_ids": list(wanted)}).scalars().all()
+    return len(found) == len(wanted)
 
 
 class LockedObject(NamedTuple):
@@ -206,28 +255,27 @@ def bucket_versioning(connection: Connection, bucket_id: int) -> str:
     return connection.execute(_BUCKET_VERSIONING, {"b_id": bucket_id}).scalar() or ""
 
 
-def retire_current(connection: Connection, object_id: int, status: str, now: datetime) -> None:
-    """Make room for a new current version of the object under versioning ``status``.
+def retire_current(connection: Connection, object_id: int, status: str, now: datetime) -> bool:
+    """Make room for a new current version of the object under versioning ``status``;
+    return whether it had a current version that was not a delete marker.
 
     Unless versioning is enabled the object's null version goes for good, releasing its
     chunks; any other current version stays, no longer current.
     """
+    replaced = False
     if status != VERSIONING_ENABLED:
         null = connection.execute(_NULL_VERSION, {"o_id": object_id}).first()
         if null is not None:
+            replaced = null.is_current and not null.is_delete_marker
             connection.execute(_DELETE_VERSION, {"v_id": null.id})
             drop_manifests(connection, [null.manifest_id], now)
-    connection.execute(_UNSET_CURRENT, {"o_id": object_id})
+    unset = connection.execute(_UNSET_CURRENT, {"o_id": object_id}).scalars().all()
+    return replaced or any(not marker for marker in unset)
 
 
 def insert_version(connection: Connection, values: Mapping[str, Any]) -> None:
     """Insert a ``versions`` row of ``values`` (column name to value)."""
     connection.execute(_INSERT_VERSION, dict(values))
-
-
-def record_change(connection: Connection, values: Mapping[str, Any]) -> None:
-    """Append a change-feed row of ``values`` (column name to value)."""
-    connection.execute(_INSERT_CHANGE, dict(values))
 
 
 def record_audit(

@@ -10,6 +10,7 @@ here: the S3 front end owns its format.
 
 from __future__ import annotations
 
+from gateway.core.bucket_access import Access
 from gateway.core.storage import Storage
 from gateway.errors import AccessDeniedError, BucketNotFoundError, ObjectNotFoundError
 from gateway.records import Actor, Bucket, StoredObject, User
@@ -28,7 +29,7 @@ def set_bucket_acl(
     storage: Storage, user: User, bucket_name: str, canned_acl: str, actor: Actor
 ) -> Bucket:
     """Give the bucket a canned ACL (one of CANNED_ACLS); owner only."""
-    bucket = storage.bucket(user, bucket_name)
+    bucket = storage.bucket(user, bucket_name, Access.OWNER)
     return storage.metadata.set_bucket_anonymous_read(bucket, canned_acl == PUBLIC_READ, actor)
 
 
@@ -39,7 +40,7 @@ def set_object_acl(
 
     Raises ObjectNotFoundError when that version was deleted meanwhile.
     """
-    bucket = storage.bucket(user, bucket_name)
+    bucket = storage.bucket(user, bucket_name, Access.OWNER)
     if not storage.metadata.set_version_acl(bucket, obj, canned_acl, actor):
         raise ObjectNotFoundError(obj.key)
 
@@ -48,7 +49,9 @@ def set_bucket_cors(
     storage: Storage, user: User, bucket_name: str, cors: str | None, actor: Actor
 ) -> Bucket:
     """Store (or, with None, remove) the bucket's CORS document; owner only."""
-    return storage.metadata.set_bucket_cors(storage.bucket(user, bucket_name), cors, actor)
+    return storage.metadata.set_bucket_cors(
+        storage.bucket(user, bucket_name, Access.OWNER), cors, actor
+    )
 
 
 def anonymous_reader(storage: Storage, bucket_name: str, key: str | None) -> User:

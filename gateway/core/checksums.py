@@ -54,6 +54,13 @@ _COMBINE: Mapping[str, Callable[[int, int, int], int]] = {
 }
 
 
+def full_object_sha256(checksum: Checksum | None) -> str | None:
+    """The hex SHA-256 of a whole object, when ``checksum`` is one; else None."""
+    if checksum is None or (checksum.algorithm, checksum.type) != ("sha256", FULL_OBJECT):
+        return None
+    return base64.b64decode(checksum.value).hex()
+
+
 def digest(algorithm: str, data: bytes) -> bytes:
     """The big-endian digest of ``data`` under ``algorithm`` (a key of ``DIGEST_SIZES``)."""
     crc = _CRC.get(algorithm)

@@ -17,6 +17,7 @@ from dataclasses import dataclass, replace
 from functools import partial
 from itertools import pairwise
 
+from gateway.core.bucket_access import Access, require
 from gateway.core.buffer_pool import BufferPool
 from gateway.core.checksums import multipart_checksum
 from gateway.core.chunk_store import ChunkStore
@@ -177,18 +178,24 @@ class Storage:
         """The buckets ``user`` owns."""
         return self.metadata.list_buckets(user.id)
 
-    def bucket(self, user: User, name: str) -> Bucket:
-        """The bucket ``name`` if ``user`` may use it; BucketNotFoundError or AccessDeniedError."""
-        bucket = self.metadata.get_bucket(name)
+    def bucket(self, user: User, name: str, needed: Access) -> Bucket:
+        """The bucket ``name`` if ``user`` has ``needed`` access to it (see
+        ``bucket_access``), read with the user's grant in one statement;
+        BucketNotFoundError or AccessDeniedError."""
+        bucket = self.metadata.get_bucket(name, for_user=user.id)
         if bucket is None:
             raise BucketNotFoundError(name)
-        if bucket.owner_id != user.id:
-            raise AccessDeniedError(name)
-        return bucket
+        return require(bucket, user, needed)
+
+    def readable_buckets(self, user: User) -> list[Bucket]:
+        """The buckets ``user`` owns and those granted to them, by name."""
+        found = self.metadata.list_buckets(user.id) + self.metadata.granted_buckets(user.id)
+        return sorted(found, key=lambda bucket: bucket.name)
 
     def delete_bucket(self, user: User, name: str, actor: Actor) -> None:
-        """Delete an empty bucket; raises BucketNotEmptyError when it holds objects."""
-        self.metadata.delete_bucket(self.bucket(user, name), actor)
+        """Delete an empty bucket (owner only); raises BucketNotEmptyError when it holds
+        objects."""
+        self.metadata.delete_bucket(self.bucket(user, name, Access.OWNER), actor)
 
     # --- objects -------------------------------------------------------------------------
 
@@ -251,7 +258,7 @@ class Storage:
         the body stream, the checksum or the backend leaves the previous version in place.
         """
         check_key(key)
-        bucket = self.bucket(user, bucket_name)
+        bucket = self.bucket(user, bucket_name, Access.WRITE)
         self._check_condition(bucket, key, condition)
         written = self._write_body(body, length, expected_md5, bucket.owner_id)
         return self.metadata.commit_object(
@@ -274,7 +281,7 @@ class Storage:
     def head_object(self, user: User, bucket_name: str, key: str) -> StoredObject:
         """The current version of ``key``; raises ObjectNotFoundError when there is none
         (DeleteMarkerError when the current version is a delete marker)."""
-        bucket = self.bucket(user, bucket_name)
+        bucket = self.bucket(user, bucket_name, Access.READ)
         found = self.metadata.get_object(bucket.id, key)
         if found is None:
             return self.version(user, bucket_name, key, None)
@@ -293,7 +300,7 @@ class Storage:
         (QuarantinedError, ScanPendingError), as do ``head_object``, ``read_range`` and
         ``open_object``: every read, HEAD and copy source of every front end passes here.
         """
-        bucket = self.bucket(user, bucket_name)
+        bucket = self.bucket(user, bucket_name, Access.READ)
         found = self.metadata.get_version(bucket, key, version_id)
         if found is None:
             if version_id is None:
@@ -311,7 +318,7 @@ class Storage:
     ) -> None:
         """Replace the tag set of exactly the version ``obj`` (from ``head_object`` or
         ``version`` by the same user); ObjectNotFoundError when it is gone meanwhile."""
-        bucket = self.bucket(user, bucket_name)
+        bucket = self.bucket(user, bucket_name, Access.WRITE)
         if not self.metadata.set_object_tags(bucket, obj, tags, actor):
             raise ObjectNotFoundError(obj.key)
 
@@ -396,17 +403,31 @@ class Storage:
         the caller may have checked preconditions on it; if the key got another version
         since, the copy fails with ObjectNotFoundError rather than copy a version nobody
         checked. ``attributes`` None keeps the source's metadata (S3's COPY directive).
-        Source and target are both ``user``'s buckets, so shared chunks never cross owners
-        (which encryption at rest forbids: see ``owner_copy``).
+        With encryption at rest, a source in a bucket of another owner (read through a
+        grant) raises AccessDeniedError: shared chunks never cross owners (see
+        ``owner_copy``).
         """
         check_key(key)
-        bucket = self.bucket(user, bucket_name)
+        bucket = self.bucket(user, bucket_name, Access.WRITE)
+        self._check_shareable(user, source, bucket)
         try:
             return self.metadata.copy_object(
                 source, bucket, key, attributes or source.attributes, actor
             )
         except NotFoundError as exc:
             raise ObjectNotFoundError(source.key) from exc
+
+    def _check_shareable(self, user: User, source: StoredObject, target: Bucket) -> None:
+        """AccessDeniedError when ``target`` may not share ``source``'s chunks: with
+        encryption at rest, chunks are sealed for one owner."""
+        if not self.chunks.encrypted or source.bucket_id == target.id:
+            return
+        owners = {b.id: b.owner_id for b in self.readable_buckets(user)}
+        if owners.get(source.bucket_id) != target.owner_id:
+            raise AccessDeniedError(
+                f"{target.name}: with encryption at rest, copies between buckets of "
+                "different owners go through WebDAV COPY or a download and upload"
+            )
 
     def delete_object(
         self, user: User, bucket_name: str, key: str, actor: Actor
@@ -416,7 +437,7 @@ class Storage:
         Returns the version removed or the delete marker added; None when an unversioned
         key did not exist (which is not an error in S3).
         """
-        return self.metadata.delete_object(self.bucket(user, bucket_name), key, actor)
+        return self.metadata.delete_object(self.bucket(user, bucket_name, Access.WRITE), key, actor)
 
     def list_objects(
         self,
@@ -434,7 +455,7 @@ class Storage:
         one common prefix each (counted once against ``max_keys``). Resuming with
         ``after`` set to a returned common prefix skips every key under it.
         """
-        bucket = self.bucket(user, bucket_name)
+        bucket = self.bucket(user, bucket_name, Access.READ)
         objects: list[StoredObject] = []
         prefixes: list[str] = []
         cursor, inclusive = after, False
@@ -489,7 +510,7 @@ class Storage:
         the caller checked that the pair is one ``MULTIPART_TYPES`` allows.
         """
         check_key(key)
-        bucket = self.bucket(user, bucket_name)
+        bucket = self.bucket(user, bucket_name, Access.WRITE)
         return self.metadata.create_upload(
             bucket,
             key,
@@ -507,7 +528,7 @@ class Storage:
     def _upload_in_bucket(
         self, user: User, bucket_name: str, key: str, upload_id: str
     ) -> tuple[Bucket, Upload]:
-        bucket = self.bucket(user, bucket_name)
+        bucket = self.bucket(user, bucket_name, Access.WRITE)
         upload = self.metadata.get_upload(upload_id)
         if upload is None or upload.bucket_id != bucket.id or upload.key != key:
             raise UploadNotFoundError(upload_id)
@@ -565,6 +586,7 @@ class Storage:
         source version is deleted during the copy.
         """
         bucket, upload = self._upload_in_bucket(user, bucket_name, key, upload_id)
+        self._check_shareable(user, source, bucket)
         copied = copy_range(
             source,
             start,
@@ -617,7 +639,7 @@ class Storage:
         """A page of the uploads in progress in a bucket (see ``upload_listing``)."""
         return list_uploads(
             self.metadata,
-            self.bucket(user, bucket_name).id,
+            self.bucket(user, bucket_name, Access.READ).id,
             prefix=prefix,
             delimiter=delimiter,
             key_marker=key_marker,

@@ -12,6 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
+from gateway.core.bucket_access import Access, access_of
 from gateway.core.names import check_key
 from gateway.core.owner_copy import copy_across_owners
 from gateway.core.storage import Storage
@@ -48,8 +49,9 @@ class Entry:
 class FileTree:
     """Folder operations over ``Storage``, with the same ownership rules.
 
-    A bucket is usable by its owner; one marked for anonymous reading may also be read
-    by anybody, including callers without credentials (``user`` None).
+    A bucket is usable by its owner and, as far as their grant goes, by its grantees;
+    one marked for anonymous reading may also be read by anybody, including callers
+    without credentials (``user`` None).
     """
 
     def __init__(self, storage: Storage) -> None:
@@ -61,18 +63,20 @@ class FileTree:
 
         Raises BucketNotFoundError or AccessDeniedError.
         """
-        bucket = self._metadata.get_bucket(name)
+        bucket = self._metadata.get_bucket(name, None if user is None else user.id)
         if bucket is None:
             raise BucketNotFoundError(name)
-        if user is not None and bucket.owner_id == user.id:
+        held = access_of(bucket, user)
+        if held is not None and held >= (Access.WRITE if write else Access.READ):
             return bucket
         if not write and bucket.anonymous_read:
             return bucket
         raise AccessDeniedError(name)
 
     def buckets(self, user: User | None) -> list[Bucket]:
-        """The buckets listed at the root for ``user``: their own (none when anonymous)."""
-        return [] if user is None else self._metadata.list_buckets(user.id)
+        """The buckets listed at the root for ``user``: their own and those granted to
+        them (none when anonymous)."""
+        return [] if user is None else self.storage.readable_buckets(user)
 
     def find(self, bucket: Bucket, path: str) -> Entry | None:
         """The file ``path``, else the folder ``path/``, else None (``path`` without ``/`` at
@@ -107,8 +111,13 @@ class FileTree:
         return self._metadata.delete_path(entry.bucket, entry.path, actor)
 
     def move(self, entry: Entry, target: Bucket, path: str, actor: Actor, *, replace: bool) -> int:
-        """Rename a file or a folder (``path`` without trailing ``/``) in one transaction."""
+        """Rename a file or a folder (``path`` without trailing ``/``) in one transaction.
+
+        With encryption at rest both buckets must have one owner (AccessDeniedError): a
+        move keeps the chunks, sealed for their owner."""
         new_path = self._destination(entry, path)
+        if self.storage.chunks.encrypted and entry.bucket.owner_id != target.owner_id:
+            raise AccessDeniedError(f"{target.name}: a move between owners' buckets")
         return self._metadata.move_path(
             entry.bucket, entry.path, target, new_path, actor, replace=replace
         )

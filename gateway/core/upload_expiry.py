@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import logging
 import threading
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime, timedelta
 
 from gateway.ports import MetadataStore
@@ -42,9 +43,15 @@ class UploadExpiry:
     def __init__(
         self,
         metadata: MetadataStore,
-        max_age_seconds: float,
+        max_age_seconds: float | None,
         interval: float = SWEEP_INTERVAL_SECONDS,
+        *,
+        also: Sequence[Callable[[], int]] = (),
     ) -> None:
+        """``max_age_seconds`` None leaves multipart uploads alone; ``also`` are further
+        sweeps run with each pass (native-API uploads' expiry), each returning how many
+        things it expired."""
+        self._also = tuple(also)
         self._metadata = metadata
         self._max_age = max_age_seconds
         self._interval = interval
@@ -63,12 +70,24 @@ class UploadExpiry:
 
     def _run(self) -> None:
         while not self._stopping.is_set():
-            try:
-                expired = expire_uploads(self._metadata, self._max_age)
-            except Exception:
-                # A database hiccup must not end the loop; the next sweep retries.
-                log.exception("expiring abandoned multipart uploads failed")
-            else:
-                if expired:
-                    log.info("expired %d abandoned multipart uploads", expired)
+            if self._max_age is not None:
+                self._sweep_multipart(self._max_age)
+            for sweep in self._also:
+                try:
+                    done = sweep()
+                except Exception:
+                    log.exception("expiring abandoned uploads failed")
+                else:
+                    if done:
+                        log.info("expired %d abandoned native-API uploads", done)
             self._stopping.wait(self._interval)
+
+    def _sweep_multipart(self, max_age: float) -> None:
+        try:
+            expired = expire_uploads(self._metadata, max_age)
+        except Exception:
+            # A database hiccup must not end the loop; the next sweep retries.
+            log.exception("expiring abandoned multipart uploads failed")
+        else:
+            if expired:
+                log.info("expired %d abandoned multipart uploads", expired)

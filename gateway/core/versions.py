@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from gateway.core.bucket_access import Access
 from gateway.core.names import common_prefix, key_successor
 from gateway.core.storage import Storage
 from gateway.errors import NotFoundError, VersionNotFoundError
@@ -41,20 +42,20 @@ def set_versioning(
     """Set the versioning status ("Enabled" or "Suspended") of a bucket the user owns."""
     if status not in STATUSES:
         raise ValueError(f"unknown versioning status {status!r}")
-    bucket = storage.bucket(user, bucket_name)
+    bucket = storage.bucket(user, bucket_name, Access.OWNER)
     return storage.metadata.set_bucket_versioning(bucket, status, actor).versioning
 
 
 def versioning_status(storage: Storage, user: User, bucket_name: str) -> str:
     """The bucket's versioning status; "" when it was never enabled."""
-    return storage.bucket(user, bucket_name).versioning
+    return storage.bucket(user, bucket_name, Access.READ).versioning
 
 
 def delete_version(
     storage: Storage, user: User, bucket_name: str, key: str, version_id: str, actor: Actor
 ) -> StoredObject | None:
     """Remove one version or delete marker for good; None when it did not exist."""
-    bucket = storage.bucket(user, bucket_name)
+    bucket = storage.bucket(user, bucket_name, Access.OWNER)
     return storage.metadata.delete_version(bucket, key, version_id, actor)
 
 
@@ -76,7 +77,7 @@ def list_versions(
     after every version of ``key_marker``, or right after its version ``version_marker``
     (VersionNotFoundError when the key has no such version).
     """
-    bucket = storage.bucket(user, bucket_name)
+    bucket = storage.bucket(user, bucket_name, Access.READ)
     entries: list[StoredObject | str] = []
     cursor, version, inclusive = key_marker, version_marker, False
     batch_size = min(max_keys + 1, 1000)

@@ -13,6 +13,7 @@ from urllib.parse import unquote
 from wsgidav.dav_error import HTTP_FORBIDDEN, DAVError
 
 from adapters.sql.dav_properties import SqlDeadProperties
+from gateway.core.bucket_access import Access, access_of
 from gateway.dav.context import DavRequest
 from gateway.dav.provider import GatewayProvider
 from gateway.records import Bucket
@@ -59,7 +60,8 @@ class DeadPropertyManager:
             raise DAVError(HTTP_FORBIDDEN, context_info="the root has no properties")
         bucket, path = located
         user = DavRequest.of(environ).user
-        if user is None or bucket.owner_id != user.id:
+        held = access_of(bucket, user)
+        if held is None or held < Access.WRITE:
             raise DAVError(HTTP_FORBIDDEN, context_info="the bucket is read-only for you")
         return bucket.id, path
 

@@ -28,6 +28,7 @@ from wsgidav.dav_error import (
 )
 from wsgidav.dav_provider import DAVCollection, DAVNonCollection, _DAVResource
 
+from gateway.core.bucket_access import Access, access_of
 from gateway.core.tree import Entry
 from gateway.core.writer import Readable
 from gateway.dav.context import DavRequest
@@ -35,7 +36,6 @@ from gateway.errors import (
     AccessDeniedError,
     BucketAlreadyExistsError,
     ChecksumMismatchError,
-    ChunksCollectedError,
     ConflictError,
     DestinationExistsError,
     EntityTooLargeError,
@@ -43,6 +43,7 @@ from gateway.errors import (
     IncompleteBodyError,
     InvalidNameError,
     NotFoundError,
+    RetryableError,
 )
 from gateway.records import Bucket, ObjectAttributes, StoredObject
 from gateway.request_body import request_body
@@ -68,7 +69,7 @@ _STATUS_OF_ERROR: tuple[tuple[type[GatewayError], int], ...] = (
     (IncompleteBodyError, HTTP_BAD_REQUEST),
     (ChecksumMismatchError, HTTP_BAD_REQUEST),
     (EntityTooLargeError, HTTP_REQUEST_ENTITY_TOO_LARGE),
-    (ChunksCollectedError, HTTP_SERVICE_UNAVAILABLE),
+    (RetryableError, HTTP_SERVICE_UNAVAILABLE),
 )
 
 
@@ -174,11 +175,11 @@ class _EntryResource(_DAVResource):  # type: ignore[misc]
         """The state of the request this resource belongs to."""
         return DavRequest.of(self.environ)
 
-    def require_owner(self, bucket: Bucket | None = None) -> None:
-        """Raise 403 unless the caller owns ``bucket`` (default: this resource's)."""
-        owner_id = (bucket or self.entry.bucket).owner_id
-        user = self.request.user
-        if user is None or user.id != owner_id:
+    def require(self, needed: Access, bucket: Bucket | None = None) -> None:
+        """Raise 403 unless the caller has ``needed`` access to ``bucket`` (default: this
+        resource's; buckets come from ``GatewayProvider.bucket``, with the caller's grant)."""
+        held = access_of(bucket or self.entry.bucket, self.request.user)
+        if held is None or held < needed:
             raise DAVError(HTTP_FORBIDDEN, context_info="the bucket is read-only for you")
 
     def get_creation_date(self) -> float | None:
@@ -210,7 +211,7 @@ class _EntryResource(_DAVResource):  # type: ignore[misc]
         if dry_run or self.entry.obj is None:
             # A folder without a marker object has nowhere to keep a time: accepted as is.
             return True
-        self.require_owner()
+        self.require(Access.WRITE)
         updated = self.provider.tree.set_user_metadata(
             self.entry, {MTIME_KEY: f"{seconds:.3f}"}, self.request.actor
         )
@@ -223,11 +224,11 @@ class _EntryResource(_DAVResource):  # type: ignore[misc]
 
     @translated
     def delete(self) -> None:
-        self.require_owner()
+        self.require(Access.WRITE if self.entry.path else Access.OWNER)
         self.provider.tree.delete(self.entry, self.request.actor)
         if not self.entry.path:
             self.provider.tree.storage.delete_bucket(
-                self.request.user,  # type: ignore[arg-type]  # require_owner: not None
+                self.request.user,  # type: ignore[arg-type]  # require: not None
                 self.entry.bucket.name,
                 self.request.actor,
             )
@@ -249,14 +250,14 @@ class _EntryResource(_DAVResource):  # type: ignore[misc]
         target = self.provider.bucket(self.environ, bucket_name)
         if target is None:
             raise DAVError(HTTP_CONFLICT, context_info="the destination bucket does not exist")
-        self.require_owner(target)
+        self.require(Access.WRITE, target)
         if self.provider.get_resource_inst(dest_path, self.environ) is None:
             self.request.created = True
         return target, path
 
     @translated
     def handle_move(self, dest_path: str) -> bool:
-        self.require_owner()
+        self.require(Access.WRITE)
         target, path = self._destination(dest_path)
         self.provider.tree.move(
             self.entry, target, path, self.request.actor, replace=self._overwrite()
@@ -313,7 +314,7 @@ class FileResource(_EntryResource, DAVNonCollection):  # type: ignore[misc]
         return self.provider.tree.storage.open_object(self.entry.obj)
 
     def begin_write(self, *, content_type: str | None = None) -> _UploadSink:
-        self.require_owner()
+        self.require(Access.WRITE)
         if not content_type:
             content_type = mimetypes.guess_type(self.name)[0] or DEFAULT_CONTENT_TYPE
         return _UploadSink(self, content_type)
@@ -332,7 +333,7 @@ class FileResource(_EntryResource, DAVNonCollection):  # type: ignore[misc]
         if mtime is not None:
             metadata[MTIME_KEY] = f"{_epoch_seconds(mtime):.3f}"
         stored = self.provider.tree.storage.put_object(
-            self.request.user,  # type: ignore[arg-type]  # begin_write checked the owner
+            self.request.user,  # type: ignore[arg-type]  # begin_write checked the access
             self.entry.bucket.name,
             self.entry.path,
             body,
@@ -397,7 +398,7 @@ class FolderResource(_EntryResource, DAVCollection):  # type: ignore[misc]
 
     @translated
     def create_empty_resource(self, name: str) -> FileResource:
-        self.require_owner()
+        self.require(Access.WRITE)
         key = self.entry.path + name
         resource = FileResource(
             f"{self.path.rstrip('/')}/{name}", self.environ, Entry(self.entry.bucket, key, None)
@@ -409,7 +410,7 @@ class FolderResource(_EntryResource, DAVCollection):  # type: ignore[misc]
 
     @translated
     def create_collection(self, name: str) -> None:
-        self.require_owner()
+        self.require(Access.WRITE)
         self.provider.tree.create_folder(
             self.entry.bucket, self.entry.path + name, self.request.actor
         )

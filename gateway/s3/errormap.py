@@ -24,7 +24,7 @@ _MAPPING: tuple[tuple[type[Exception], type[s3.S3Error]], ...] = (
     (errors.EntityTooSmallError, s3.EntityTooSmall),
     (errors.EntityTooLargeError, s3.EntityTooLarge),
     (errors.PreconditionFailedError, s3.PreconditionFailed),
-    (errors.ChunksCollectedError, s3.SlowDown),
+    (errors.RetryableError, s3.SlowDown),
     (BlobStoreUnavailable, s3.ServiceUnavailable),
 )
 

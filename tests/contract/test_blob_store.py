@@ -16,13 +16,14 @@ from pathlib import Path
 from typing import Any
 
 import boto3
+import httpx
 import pytest
 from botocore.exceptions import ResponseStreamingError
 from botocore.stub import Stubber
 
 from adapters.blob import FaultyBlobStore, LocalBlobStore, S3BlobStore, open_blob_store
 from adapters.blob.local import TEMP_PREFIX
-from gateway.ports import BlobNotFound, BlobStore, BlobStoreUnavailable
+from gateway.ports import BlobNotFound, BlobStore, BlobStoreUnavailable, DirectUploads
 from tests.support.net import free_port
 
 ADAPTERS = ["local", "s3", "faulty-local"]
@@ -238,6 +239,58 @@ def test_keys_with_dots_dashes_and_underscores(store: BlobStore, key: str) -> No
     assert list(store.iter_keys()) == [key]
     store.delete(key)
     assert not store.exists(key)
+
+
+def _pieces(data: bytes, size: int) -> Iterator[bytes]:
+    for start in range(0, len(data), size):
+        yield data[start : start + size]
+
+
+@pytest.mark.parametrize(
+    "length", [0, 1, 9 * 1024 * 1024 + 7], ids=["empty", "one-byte", "over-one-s3-part"]
+)
+def test_put_stream_then_read_stream_returns_the_same_bytes(store: BlobStore, length: int) -> None:
+    data = random.Random(length).randbytes(length)
+    store.put_stream("raw/f/00001", _pieces(data, 300_001))
+    assert store.get("raw/f/00001") == data
+    assert b"".join(store.read_stream("raw/f/00001")) == data
+
+
+def test_read_stream_yields_the_range_asked_for(store: BlobStore) -> None:
+    data = random.Random(5).randbytes(3 * 1024 * 1024 + 11)
+    store.put("raw/r", data)
+    for start, end in [
+        (0, 1),
+        (5, 2 * 1024 * 1024 + 3),
+        (len(data) - 1, None),
+        (7, len(data) + 50),
+    ]:
+        assert b"".join(store.read_stream("raw/r", start, end)) == data[start:end]
+    assert b"".join(store.read_stream("raw/r", len(data) + 5)) == b""
+
+
+def test_read_stream_of_a_missing_key_raises_blob_not_found(store: BlobStore) -> None:
+    with pytest.raises(BlobNotFound):
+        next(store.read_stream("raw/missing"))
+
+
+class StreamBroke(Exception):
+    """Raised by a test's stream halfway."""
+
+
+def test_put_stream_that_raises_leaves_the_previous_object(store: BlobStore) -> None:
+    store.put("raw/keep", b"previous")
+
+    def broken() -> Iterator[bytes]:
+        yield b"x" * (9 * 1024 * 1024)
+        raise StreamBroke
+
+    with pytest.raises(StreamBroke):
+        store.put_stream("raw/keep", broken())
+    with pytest.raises(StreamBroke):
+        store.put_stream("raw/new", broken())
+    assert store.get("raw/keep") == b"previous"
+    assert not store.exists("raw/new")
 
 
 # --- LocalBlobStore --------------------------------------------------------
@@ -637,3 +690,24 @@ def test_s3_get_into_rejects_a_body_of_another_length(body: bytes) -> None:
         stub.add_response("get_object", {"Body": _PiecewiseBody(body), "ContentLength": 5}, params)
         with pytest.raises(BlobStoreUnavailable):
             store.get_into("k", Buffers())
+
+
+def test_s3_direct_uploads_take_parts_from_presigned_urls(s3_backend_url: str) -> None:
+    store = open_blob_store(s3_backend_url)
+    assert isinstance(store, DirectUploads)
+    first, last = random.Random(9).randbytes(5 * 1024 * 1024), b"tail"
+    upload_id = store.start_upload("raw/direct")
+    for number, body in ((1, first), (2, last)):
+        url = store.part_url("raw/direct", upload_id, number, 60)
+        assert httpx.put(url, content=body).status_code == 200
+    parts = store.uploaded_parts("raw/direct", upload_id)
+    assert [(p.number, p.size) for p in parts] == [(1, len(first)), (2, len(last))]
+    store.complete_upload("raw/direct", upload_id, parts)
+    assert store.get("raw/direct") == first + last
+    with pytest.raises(BlobNotFound):
+        store.uploaded_parts("raw/direct", upload_id)
+    other = store.start_upload("raw/aborted")
+    store.abort_upload("raw/aborted", other)
+    store.abort_upload("raw/aborted", other)
+    assert not store.exists("raw/aborted")
+    store.close()

@@ -316,6 +316,7 @@ def test_self_signed_command_writes_a_pair_the_gateway_serves(
     banner = served.log()
     assert f"S3 API        {served.s3_url}" in banner
     assert f"WebDAV        {served.http_url}/dav/" in banner
+    assert f"native API    {served.http_url}/v1/" in banner
     assert f"TLS           certificate {pair.cert}" in banner
     assert f"--ca-bundle {pair.cert}" in banner
     client = served.client()

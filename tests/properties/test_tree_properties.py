@@ -14,6 +14,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from gateway.core.bucket_access import Access
 from gateway.core.tree import Entry, FileTree
 from gateway.errors import ConflictError, DestinationExistsError
 from gateway.records import ObjectAttributes
@@ -114,7 +115,7 @@ class Model:
 
 
 def _apply(tree: FileTree, core: CoreFixture, bucket_name: str, model: Model, op: tuple) -> None:  # type: ignore[type-arg]
-    bucket = core.storage.bucket(core.user, bucket_name)
+    bucket = core.storage.bucket(core.user, bucket_name, Access.OWNER)
     kind = op[0]
     if kind == "put":
         _, path, size = op
@@ -161,7 +162,7 @@ def _apply(tree: FileTree, core: CoreFixture, bucket_name: str, model: Model, op
 
 
 def _snapshot(tree: FileTree, core: CoreFixture, bucket_name: str) -> tuple[dict, set]:  # type: ignore[type-arg]
-    bucket = core.storage.bucket(core.user, bucket_name)
+    bucket = core.storage.bucket(core.user, bucket_name, Access.OWNER)
     files: dict[str, bytes] = {}
     folders: set[str] = set()
     pending = [Entry(bucket, "", None)]

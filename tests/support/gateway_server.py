@@ -27,6 +27,7 @@ import subprocess
 import sys
 import uuid
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
@@ -244,6 +245,17 @@ def start_gateway(tmp_path: Path) -> Iterator[Callable[..., GatewayProcess]]:
     yield factory
     for process in started:
         process.stop()
+
+
+@contextmanager
+def temporary_bucket(gateway: GatewayProcess, prefix: str) -> Iterator[str]:
+    """A new bucket of the gateway's admin, named after ``prefix``; emptied and deleted
+    when the block ends."""
+    s3 = gateway.client()
+    name = f"{prefix}-{uuid.uuid4().hex[:12]}"
+    s3.create_bucket(Bucket=name)
+    yield name
+    empty_bucket(s3, name)
 
 
 def empty_bucket(client: Any, bucket: str) -> None:

@@ -9,6 +9,7 @@ from contextlib import closing
 
 import pytest
 
+from gateway.core.bucket_access import Access
 from gateway.core.chunk_store import new_backend_key
 from gateway.core.fsck import fsck
 from gateway.core.gc import collect_garbage
@@ -29,7 +30,7 @@ def _commit(core: CoreFixture, key: str, data: bytes) -> None:
     writer.write(data)
     written = writer.finish()
     assert collect_garbage(core.metadata, core.blobs, 0).chunks_deleted > 0
-    bucket = core.storage.bucket(core.user, core.bucket)
+    bucket = core.storage.bucket(core.user, core.bucket, Access.OWNER)
     core.metadata.commit_object(
         bucket, key, written.entries, written.md5_hex, ObjectAttributes(), core.actor
     )

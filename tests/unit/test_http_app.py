@@ -31,6 +31,11 @@ def dav(environ: dict[str, Any], start_response: Any) -> Iterable[bytes]:
     return [b"dav"]
 
 
+def api(environ: dict[str, Any], start_response: Any) -> Iterable[bytes]:
+    start_response("200 OK", [])
+    return [b"api"]
+
+
 def call(app: HttpApplication, method: str, path: str, **environ: str) -> tuple[Recorded, bytes]:
     recorded = Recorded()
     base = {"REQUEST_METHOD": method, "PATH_INFO": path, "REMOTE_ADDR": "127.0.0.1"}
@@ -46,7 +51,7 @@ def application(token: str | None = None, *, healthy: bool = True) -> HttpApplic
             raise OSError("no")
 
     health.register("database", check)
-    return HttpApplication(dav, health, Metrics(process=False), MetricsAccess(token))
+    return HttpApplication(dav, api, health, Metrics(process=False), MetricsAccess(token))
 
 
 def test_healthz_reports_the_checks() -> None:
@@ -75,9 +80,15 @@ def test_other_methods_are_refused(path: str) -> None:
 
 
 def test_everything_else_goes_to_webdav() -> None:
-    for path in ("/", "/dav/bucket/file", "/healthz/", "/metricsx"):
+    for path in ("/", "/dav/bucket/file", "/healthz/", "/metricsx", "/v10"):
         recorded, body = call(application(), "PROPFIND", path)
         assert (recorded.status, body) == ("207 Multi-Status", b"dav")
+
+
+def test_v1_goes_to_the_native_api() -> None:
+    for path in ("/v1", "/v1/files", "/v1/auth/token"):
+        recorded, body = call(application(), "POST", path)
+        assert (recorded.status, body) == ("200 OK", b"api")
 
 
 @pytest.mark.parametrize(

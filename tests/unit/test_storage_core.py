@@ -10,6 +10,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
+from gateway.core.bucket_access import Access
 from gateway.core.chunk_store import new_backend_key
 from gateway.core.fsck import fsck
 from gateway.core.gc import collect_garbage
@@ -144,7 +145,7 @@ def test_gc_spares_chunks_of_an_upload_in_flight(core: CoreFixture) -> None:
     written = writer.finish()
     # Chunks stored but not yet committed: refcount 0, freshly touched.
     assert collect_garbage(core.metadata, core.blobs, 60).chunks_deleted == 0
-    bucket = core.storage.bucket(core.user, core.bucket)
+    bucket = core.storage.bucket(core.user, core.bucket, Access.OWNER)
     obj = core.metadata.commit_object(
         bucket, "late", written.entries, written.md5_hex, ObjectAttributes(), core.actor
     )
@@ -163,7 +164,7 @@ def test_reusing_an_unreferenced_chunk_renews_its_grace(core: CoreFixture) -> No
     written = writer.finish()
     assert core.metadata.collectable_chunks(cutoff, 100) == []
     assert collect_garbage(core.metadata, core.blobs, 1).chunks_deleted == 0
-    bucket = core.storage.bucket(core.user, core.bucket)
+    bucket = core.storage.bucket(core.user, core.bucket, Access.OWNER)
     obj = core.metadata.commit_object(
         bucket, "again", written.entries, written.md5_hex, ObjectAttributes(), core.actor
     )

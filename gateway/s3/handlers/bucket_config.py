@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from gateway.core import access
+from gateway.core.bucket_access import Access
 from gateway.core.storage import Storage
 from gateway.records import StoredObject
 from gateway.s3 import cors
@@ -39,7 +40,7 @@ def PutBucketCors(call: Call) -> Response:
 
 def GetBucketCors(call: Call) -> Response:
     """``GET /bucket?cors``: the configuration; NoSuchCORSConfiguration when there is none."""
-    bucket = call.storage.bucket(call.user, call.bucket)
+    bucket = call.storage.bucket(call.user, call.bucket, Access.OWNER)
     if bucket.cors is None:
         raise NoSuchCORSConfiguration(BucketName=call.bucket)
     return Response.xml(cors.configuration_document(cors.loads(bucket.cors)))
@@ -97,7 +98,7 @@ def _canned_acl(call: Call) -> str:
 
 def GetBucketAcl(call: Call) -> Response:
     """``GET /bucket?acl``: the bucket's canned ACL as an AccessControlPolicy."""
-    bucket = call.storage.bucket(call.user, call.bucket)
+    bucket = call.storage.bucket(call.user, call.bucket, Access.OWNER)
     return Response.xml(
         policy_document(str(call.user.id), call.user.name, access.bucket_acl(bucket))
     )

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from gateway.core import access
+from gateway.core.bucket_access import Access
 from gateway.errors import BucketAlreadyExistsError
 from gateway.s3.acl import requested_acl
 from gateway.s3.call import Call
@@ -45,7 +46,7 @@ def CreateBucket(call: Call) -> Response:
 
 def HeadBucket(call: Call) -> Response:
     """``HEAD /bucket``: 200 when the bucket exists and belongs to the caller."""
-    call.storage.bucket(call.user, call.bucket)
+    call.storage.bucket(call.user, call.bucket, Access.READ)
     return Response(200, {"x-amz-bucket-region": call.region})
 
 
@@ -57,7 +58,7 @@ def DeleteBucket(call: Call) -> Response:
 
 def GetBucketLocation(call: Call) -> Response:
     """``GET /bucket?location``: the region; empty for us-east-1, as S3 answers."""
-    call.storage.bucket(call.user, call.bucket)
+    call.storage.bucket(call.user, call.bucket, Access.READ)
     root = document("LocationConstraint")
     if call.region != "us-east-1":
         root.text = call.region

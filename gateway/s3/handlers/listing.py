@@ -8,6 +8,7 @@ from collections.abc import Callable
 from urllib.parse import quote
 from xml.etree.ElementTree import Element
 
+from gateway.core.bucket_access import Access
 from gateway.core.storage import Listing
 from gateway.records import StoredObject
 from gateway.s3.call import Call
@@ -42,7 +43,7 @@ def _encoder(call: Call) -> Callable[[str], str]:
 def _listing(call: Call, after: str | None, max_keys: int) -> Listing:
     query = call.request.query
     if max_keys == 0:
-        call.storage.bucket(call.user, call.bucket)
+        call.storage.bucket(call.user, call.bucket, Access.READ)
         return Listing((), (), False, None)
     return call.storage.list_objects(
         call.user,

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import replace
 
 from gateway.core import versions
+from gateway.core.bucket_access import Access
 from gateway.errors import GatewayError
 from gateway.records import ObjectAttributes, StoredObject
 from gateway.s3.acl import requested_acl
@@ -156,7 +157,7 @@ def DeleteObjects(call: Call) -> Response:
     ]
     if not items or len(items) > MAX_DELETE_KEYS:
         raise MalformedXML("A Delete request names between 1 and 1000 objects.")
-    call.storage.bucket(call.user, call.bucket)
+    call.storage.bucket(call.user, call.bucket, Access.WRITE)
     root = document("DeleteResult")
     for key, version_id in items:
         try:

@@ -4,6 +4,7 @@ ListObjectVersions."""
 from __future__ import annotations
 
 from gateway.core import versions
+from gateway.core.bucket_access import Access
 from gateway.errors import VersionNotFoundError
 from gateway.s3.call import Call
 from gateway.s3.errors import InvalidArgument
@@ -17,7 +18,7 @@ def PutBucketVersioning(call: Call) -> Response:
     """``PUT /bucket?versioning``: enable or suspend versioning (never MFA delete)."""
     status = parse_configuration(call.read_document(), call.request.header("x-amz-mfa"))
     if status is None:
-        call.storage.bucket(call.user, call.bucket)
+        call.storage.bucket(call.user, call.bucket, Access.OWNER)
     else:
         versions.set_versioning(call.storage, call.user, call.bucket, status, call.actor)
     return Response(200)
@@ -46,7 +47,7 @@ def ListObjectVersions(call: Call) -> Response:
             )
         version_marker = checked_version_id(version_marker)
     if max_keys == 0:
-        call.storage.bucket(call.user, call.bucket)
+        call.storage.bucket(call.user, call.bucket, Access.READ)
         page = versions.VersionListing((), (), False, None, None)
     else:
         try:

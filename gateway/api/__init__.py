@@ -1,0 +1,1 @@
+"""The native JSON API under ``/v1``: tokens, direct uploads, file status, change feed."""
