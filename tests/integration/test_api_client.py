@@ -4,14 +4,17 @@ resumable parallel pushes, verified pulls, and two-way sync converging with S3 w
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import signal
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
+import httpx
 import pytest
 
 from gateway.client.connection import Connection, Credentials
@@ -281,3 +284,128 @@ def test_sync_command_runs_once_and_reports_errors(
         timeout=60,
     )
     assert anonymous.returncode == 1 and "no credentials" in anonymous.stderr
+
+
+def _wait_for(condition: Callable[[], bool], what: str, seconds: float = 30) -> None:
+    deadline = time.monotonic() + seconds
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"after {seconds} s still not: {what}")
+        time.sleep(0.2)
+
+
+def _remote_body(s3: Any, bucket: str, key: str) -> bytes | None:
+    try:
+        body: bytes = s3.get_object(Bucket=bucket, Key=key)["Body"].read()
+    except s3.exceptions.NoSuchKey:
+        return None
+    return body
+
+
+def test_sync_watch_follows_the_feed_and_the_folder(
+    gw: GatewayProcess, bucket: str, tmp_path: Path
+) -> None:
+    folder = tmp_path / "watched"
+    folder.mkdir()
+    command = [
+        sys.executable, "-m", "gateway", "sync", "--quiet", "--watch", "--interval", "2",
+        str(folder), f"{bucket}/w",
+    ]  # fmt: skip
+    watcher = subprocess.Popen(
+        command, env=client_env(gw), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
+    try:
+        assert watcher.stdout is not None
+        assert watcher.stdout.readline().startswith("sync "), "the first run reports itself"
+        s3 = gw.client()
+        s3.put_object(Bucket=bucket, Key="w/from-s3.txt", Body=b"written over S3")
+        arrived = folder / "from-s3.txt"
+        _wait_for(lambda: arrived.is_file() and arrived.read_bytes() == b"written over S3",
+                  "an S3 write reached the watched folder")  # fmt: skip
+        write(folder / "sub/local.txt", b"written in the folder")
+        _wait_for(
+            lambda: _remote_body(s3, bucket, "w/sub/local.txt") == b"written in the folder",
+            "a local file reached the bucket",
+        )
+        s3.delete_object(Bucket=bucket, Key="w/from-s3.txt")
+        _wait_for(lambda: not arrived.exists(), "a remote deletion reached the folder")
+        assert watcher.poll() is None, watcher.stderr.read() if watcher.stderr else ""
+    finally:
+        watcher.terminate()
+        watcher.communicate(timeout=30)
+    assert tree(folder) == {"sub/local.txt": b"written in the folder"}
+
+
+def _refused_with(gw: GatewayProcess, token: str) -> int:
+    return httpx.get(
+        f"{gw.http_url}/v1/me", headers={"Authorization": f"Bearer {token}"}, timeout=30
+    ).status_code
+
+
+def _retire_signing_key(gw: GatewayProcess) -> None:
+    """Rotate the signing key and remove every key that no longer signs."""
+    gw.cli("signing-key", "rotate")
+    for line in gw.cli("signing-key", "list").stdout.splitlines():
+        if "verifies only" in line:
+            gw.cli("signing-key", "remove", line.split("\t", 1)[0])
+
+
+class Wire:
+    """What a Connection sent and got back: (method, path, bearer token or "", status)."""
+
+    def __init__(self, conn: Connection) -> None:
+        self.exchanges: list[tuple[str, str, str, int]] = []
+        conn.http.event_hooks["response"].append(self._record)
+
+    def _record(self, response: httpx.Response) -> None:
+        request = response.request
+        token = request.headers.get("Authorization", "").removeprefix("Bearer ")
+        self.exchanges.append((request.method, request.url.path, token, response.status_code))
+
+    def take(self) -> list[tuple[str, str, str, int]]:
+        taken, self.exchanges = self.exchanges, []
+        return taken
+
+
+def test_a_refused_access_token_is_refreshed_once_and_the_request_repeated(
+    start_gateway: Callable[..., GatewayProcess],
+) -> None:
+    first = start_gateway()
+    credentials = Credentials(
+        {"access_key_id": first.access_key, "secret_access_key": first.secret_key}
+    )
+    shared = {"GATEWAY_DATA_DIR": str(first.data_dir)}
+    with Connection(first.http_url, credentials) as conn:
+        wire = Wire(conn)
+        me = conn.json("GET", "/v1/me")
+        signed_in = wire.take()
+        assert [(m, p, s) for m, p, _, s in signed_in] == [
+            ("POST", "/v1/auth/token", 200),
+            ("GET", "/v1/me", 200),
+        ]
+        before = signed_in[1][2]
+        # The key that signed the access token is removed; a gateway that starts now no
+        # longer knows it, while the refresh token (kept in the database) stays valid.
+        _retire_signing_key(first)
+        second = start_gateway(shared, name="second")
+        conn.base_url = second.http_url
+        assert conn.json("GET", "/v1/me") == me
+        refused, refreshed, repeated = wire.take()
+        assert refused == ("GET", "/v1/me", before, 401)
+        assert refreshed[1:] == ("/v1/auth/token", "", 200)
+        assert repeated[:2] == ("GET", "/v1/me") and repeated[3] == 200
+        renewed = repeated[2]
+        assert renewed != before and _refused_with(second, before) == 401
+
+        _retire_signing_key(second)
+        third = start_gateway(shared, name="third")
+        conn.base_url = third.http_url
+        with conn.stream("GET", "/v1/me") as answer:
+            assert answer.status_code == 200
+            assert json.loads(answer.read()) == me
+        statuses = [(p, t == renewed, s) for _, p, t, s in wire.take()]
+        assert statuses == [
+            ("/v1/me", True, 401),
+            ("/v1/auth/token", False, 200),
+            ("/v1/me", False, 200),
+        ]
