@@ -1640,9 +1640,14 @@ class SqlMetadata(SqlRepository):
     def _check_paths(source: Bucket, path: str, target: Bucket, new_path: str) -> None:
         if path.endswith("/") != new_path.endswith("/") or not path or not new_path:
             raise ValueError("copy and move take two files or two folders, never a bucket")
+        if source.id != target.id:
+            return
         nested = path.startswith(new_path) or new_path.startswith(path)
-        if source.id == target.id and (path == new_path or (path.endswith("/") and nested)):
+        if path == new_path or (path.endswith("/") and nested):
             raise ConflictError("a folder cannot be copied or moved into or onto itself")
+        if path.startswith(new_path.rstrip("/") + "/"):
+            # Replacing the destination would delete the folder that holds the source.
+            raise ConflictError("a file cannot be copied or moved onto a folder that holds it")
 
     @retry_conflicts
     def move_path(

@@ -548,6 +548,22 @@ def test_move_file_overwrite_rules(dav: httpx.Client, s3: Any, bkt: str) -> None
     assert dav.get(url(bkt, "b.txt")).content == b"alpha"
 
 
+@pytest.mark.parametrize("method", ["MOVE", "COPY"])
+def test_file_onto_a_folder_that_holds_it_is_409(
+    dav: httpx.Client, s3: Any, bkt: str, method: str
+) -> None:
+    mkcol(dav, url(bkt, "b"))
+    mkcol(dav, url(bkt, "b/b"))
+    put(dav, url(bkt, "b/b/a"), b"kept")
+    # Overwrite would first delete the destination folder b/, and the source with it.
+    response = dav.request(
+        method, url(bkt, "b/b/a"), headers={"Destination": url(bkt, "b"), "Overwrite": "T"}
+    )
+    assert response.status_code == 409, error_text(response)
+    assert dav.get(url(bkt, "b/b/a")).content == b"kept"
+    assert keys(s3, bkt) == {"b/", "b/b/", "b/b/a"}
+
+
 def make_tree(dav: httpx.Client, bkt: str, root: str, files: dict[str, bytes]) -> None:
     mkcol(dav, url(bkt, root))
     made = {root}
