@@ -23,6 +23,7 @@ from gateway.client.sync_state import STATE_DIR
 from gateway.client.transfer import TransferOptions
 from tests.support.api import api_client
 from tests.support.gateway_server import GatewayProcess, temporary_bucket
+from tests.support.waiting import wait_until
 
 MIB = 1024 * 1024
 
@@ -286,12 +287,8 @@ def test_sync_command_runs_once_and_reports_errors(
     assert anonymous.returncode == 1 and "no credentials" in anonymous.stderr
 
 
-def _wait_for(condition: Callable[[], bool], what: str, seconds: float = 30) -> None:
-    deadline = time.monotonic() + seconds
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"after {seconds} s still not: {what}")
-        time.sleep(0.2)
+def _wait_for(condition: Callable[[], bool], what: str) -> None:
+    wait_until(condition, 30, what=what, interval=0.2)
 
 
 def _remote_body(s3: Any, bucket: str, key: str) -> bytes | None:
@@ -320,8 +317,10 @@ def test_sync_watch_follows_the_feed_and_the_folder(
         s3 = gw.client()
         s3.put_object(Bucket=bucket, Key="w/from-s3.txt", Body=b"written over S3")
         arrived = folder / "from-s3.txt"
-        _wait_for(lambda: arrived.is_file() and arrived.read_bytes() == b"written over S3",
-                  "an S3 write reached the watched folder")  # fmt: skip
+        _wait_for(
+            lambda: arrived.is_file() and arrived.read_bytes() == b"written over S3",
+            "an S3 write reached the watched folder",
+        )
         write(folder / "sub/local.txt", b"written in the folder")
         _wait_for(
             lambda: _remote_body(s3, bucket, "w/sub/local.txt") == b"written in the folder",

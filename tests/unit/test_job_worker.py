@@ -21,6 +21,7 @@ from gateway.core.pipeline.worker import Handler, Worker
 from gateway.metrics import Metrics
 from gateway.records import JOB_DONE, JOB_FAILED, JOB_RUNNING, Job
 from tests.support.metrics import Exposition
+from tests.support.waiting import wait_until
 
 
 @pytest.fixture
@@ -47,13 +48,6 @@ def workers() -> Iterator[Callable[..., Worker]]:
     yield start
     for worker in started:
         worker.stop(timeout=5)
-
-
-def wait_until(condition: Callable[[], bool], timeout: float = 10.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        assert time.monotonic() < deadline, "timed out"
-        time.sleep(0.02)
 
 
 def job(queue: SqlJobQueue, job_id: int) -> Job:
