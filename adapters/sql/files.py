@@ -4,14 +4,14 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import asdict
-from datetime import UTC, datetime
+from datetime import datetime
 
 from sqlalchemy import delete, func, select, update
 
 from adapters.sql.jobs import enqueue
 from adapters.sql.models import BucketRow, FilePartRow, FileRow
 from adapters.sql.repository import SqlRepository
-from adapters.sql.timestamps import aware, aware_or_none
+from adapters.sql.timestamps import aware, aware_or_none, utc_now
 from gateway.records import (
     FILE_FAILED,
     FILE_PROCESSING,
@@ -20,10 +20,6 @@ from gateway.records import (
     FilePart,
     NativeFile,
 )
-
-
-def _now() -> datetime:
-    return datetime.now(UTC)
 
 
 def _file(row: FileRow, bucket_name: str = "") -> NativeFile:
@@ -74,7 +70,7 @@ class SqlFileStore(SqlRepository):
             return {row.id: _file(row, name) for row, name in rows}
 
     def record_part(self, file_id: str, number: int, size: int, sha256: str) -> bool:
-        now = _now()
+        now = utc_now()
         with self._write() as session:
             status = session.scalar(
                 select(FileRow.status).where(FileRow.id == file_id).with_for_update()
@@ -102,7 +98,7 @@ class SqlFileStore(SqlRepository):
             changed = session.execute(
                 update(FileRow)
                 .where(FileRow.id == file_id, FileRow.status == FILE_UPLOADING)
-                .values(backend_upload_id=upload_id, updated_at=_now())
+                .values(backend_upload_id=upload_id, updated_at=utc_now())
             )
             return bool(changed.rowcount)  # type: ignore[attr-defined]
 
@@ -116,7 +112,7 @@ class SqlFileStore(SqlRepository):
             return [FilePart(r.part_number, r.size, r.sha256) for r in rows]
 
     def finalize_file(self, file_id: str, sha256: str, job_kind: str) -> NativeFile | None:
-        now = _now()
+        now = utc_now()
         with self._write() as session:
             row = session.get(FileRow, file_id, with_for_update=True)
             if row is None:
@@ -133,7 +129,7 @@ class SqlFileStore(SqlRepository):
             session.execute(
                 update(FileRow)
                 .where(FileRow.id == file_id, FileRow.status != FILE_READY)
-                .values(status=FILE_FAILED, error=error, updated_at=_now())
+                .values(status=FILE_FAILED, error=error, updated_at=utc_now())
             )
 
     def bytes_pending(self, owner_id: int) -> int:

@@ -22,7 +22,7 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Sequence
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any, cast
 
 from sqlalchemy import (
@@ -48,7 +48,7 @@ from sqlalchemy.orm import Session
 
 from adapters.sql.models import JobRow
 from adapters.sql.repository import SqlRepository
-from adapters.sql.timestamps import aware_or_none
+from adapters.sql.timestamps import aware_or_none, utc_now
 from gateway.core.pipeline.backoff import (
     DEFAULT_BASE_SECONDS,
     DEFAULT_CAP_SECONDS,
@@ -75,10 +75,6 @@ PRUNE_BATCH = 1000
 # Marks a DBAPI connection whose open transaction enqueued a job (``Connection.info``).
 _ENQUEUED = "gateway.jobs.enqueued"
 _UNFINISHED = (JOB_QUEUED, JOB_RUNNING)
-
-
-def _now() -> datetime:
-    return datetime.now(UTC)
 
 
 def _job(row: Row[Any]) -> Job:
@@ -121,7 +117,7 @@ def enqueue(
     if max_attempts < 1:
         raise ValueError("max_attempts must be at least 1")
     connection = target.connection() if isinstance(target, Session) else target
-    now = _now()
+    now = utc_now()
     values = {
         "kind": kind,
         "payload": payload,
@@ -255,7 +251,7 @@ class SqlJobQueue(SqlRepository):
         if not kinds or limit < 1:
             return []
         with self._write() as session:
-            now = _now()
+            now = utc_now()
             self._reap(session, now)
             due = (
                 select(_C.id)
@@ -311,7 +307,7 @@ class SqlJobQueue(SqlRepository):
     def complete(self, job_id: int, worker_id: str) -> bool:
         """Mark the job done if ``worker_id`` still holds its lease."""
         with self._write() as session:
-            now = _now()
+            now = utc_now()
             result = session.execute(
                 update(_JOBS)
                 .where(_C.id == job_id, _C.state == JOB_RUNNING, _C.leased_by == worker_id)
@@ -329,7 +325,7 @@ class SqlJobQueue(SqlRepository):
             ).first()
             if held is None:
                 return None
-            now = _now()
+            now = utc_now()
             values: dict[str, Any] = {
                 "lease_until": None,
                 "last_error": error[:MAX_ERROR],
@@ -346,7 +342,7 @@ class SqlJobQueue(SqlRepository):
     def renew(self, job_id: int, worker_id: str, lease_seconds: float) -> bool:
         """Extend the lease of a job ``worker_id`` still holds."""
         with self._write() as session:
-            now = _now()
+            now = utc_now()
             result = session.execute(
                 update(_JOBS)
                 .where(_C.id == job_id, _C.state == JOB_RUNNING, _C.leased_by == worker_id)
@@ -358,7 +354,7 @@ class SqlJobQueue(SqlRepository):
         """Queue a parked job again, due now, with its attempts reset to 0."""
         try:
             with self._write() as session:
-                now = _now()
+                now = utc_now()
                 result = session.execute(
                     update(_JOBS)
                     .where(_C.id == job_id, _C.state == JOB_FAILED)
@@ -389,7 +385,7 @@ class SqlJobQueue(SqlRepository):
             ).scalar_one_or_none()
         depth = {(kind, state): int(count) for kind, state, count in counts}
         created = aware_or_none(oldest)
-        age = None if created is None else max(0.0, (_now() - created).total_seconds())
+        age = None if created is None else max(0.0, (utc_now() - created).total_seconds())
         failed = sum(count for (_, state), count in depth.items() if state == JOB_FAILED)
         return JobStats(depth, age, failed)
 
@@ -409,7 +405,7 @@ class SqlJobQueue(SqlRepository):
 
     def prune(self, older_than_seconds: float) -> int:
         """Delete done jobs finished before the cutoff, a batch per transaction."""
-        cutoff = _now() - timedelta(seconds=older_than_seconds)
+        cutoff = utc_now() - timedelta(seconds=older_than_seconds)
         removed = 0
         while True:
             with self._write() as session:

@@ -11,7 +11,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Iterator, Sequence
 from dataclasses import replace
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any, cast
 
 from sqlalchemy import (
@@ -67,6 +67,7 @@ from adapters.sql.object_features import (
 )
 from adapters.sql.repository import SqlRepository, retry_conflicts, starts_with
 from adapters.sql.timestamps import aware as _aware
+from adapters.sql.timestamps import utc_now
 from adapters.sql.upload_listing import upload_cursor_condition
 from adapters.sql.version_commit import ManifestRef
 from gateway.core.change_events import (
@@ -187,10 +188,6 @@ _BUCKET_BY_NAME = (
 _NOBODY = -1
 
 
-def _now() -> datetime:
-    return datetime.now(UTC)
-
-
 def _user(row: UserRow) -> User:
     return User(row.id, row.name, row.is_admin, _aware(row.created_at), row.password_hash)
 
@@ -284,7 +281,7 @@ class SqlMetadata(SqlRepository):
         try:
             with self._write() as session:
                 row = UserRow(
-                    name=name, password_hash=password_hash, is_admin=is_admin, created_at=_now()
+                    name=name, password_hash=password_hash, is_admin=is_admin, created_at=utc_now()
                 )
                 session.add(row)
                 session.flush()
@@ -339,7 +336,10 @@ class SqlMetadata(SqlRepository):
                 if user is None:
                     raise NotFoundError(f"no user {user_name!r}")
                 row = AccessKeyRow(
-                    access_key_id=access_key_id, user_id=user.id, secret=secret, created_at=_now()
+                    access_key_id=access_key_id,
+                    user_id=user.id,
+                    secret=secret,
+                    created_at=utc_now(),
                 )
                 session.add(row)
                 session.flush()
@@ -380,7 +380,7 @@ class SqlMetadata(SqlRepository):
             result = session.execute(
                 update(AccessKeyRow)
                 .where(AccessKeyRow.access_key_id == access_key_id)
-                .values(revoked_at=_now())
+                .values(revoked_at=utc_now())
             )
             if result.rowcount == 0:  # type: ignore[attr-defined]
                 raise NotFoundError(f"no access key {access_key_id!r}")
@@ -414,7 +414,7 @@ class SqlMetadata(SqlRepository):
                 user_id=user.id,
                 name=name,
                 token_hash=token_hash,
-                created_at=_now(),
+                created_at=utc_now(),
                 expires_at=expires_at,
             )
             session.add(row)
@@ -445,7 +445,7 @@ class SqlMetadata(SqlRepository):
             done = session.execute(
                 update(ApiTokenRow)
                 .where(ApiTokenRow.id == token_id, ApiTokenRow.revoked_at.is_(None))
-                .values(revoked_at=_now())
+                .values(revoked_at=utc_now())
             )
             if not done.rowcount and session.get(ApiTokenRow, token_id) is None:  # type: ignore[attr-defined]
                 raise NotFoundError(f"no token {token_id}")
@@ -458,7 +458,7 @@ class SqlMetadata(SqlRepository):
             .where(
                 ApiTokenRow.token_hash == token_hash,
                 ApiTokenRow.revoked_at.is_(None),
-                or_(ApiTokenRow.expires_at.is_(None), ApiTokenRow.expires_at > _now()),
+                or_(ApiTokenRow.expires_at.is_(None), ApiTokenRow.expires_at > utc_now()),
             )
         )
         with self._read() as session:
@@ -520,7 +520,7 @@ class SqlMetadata(SqlRepository):
         """Create a bucket; raise BucketAlreadyExistsError (with the current owner) if taken."""
         try:
             with self._write() as session:
-                row = BucketRow(name=name, owner_id=owner_id, created_at=_now())
+                row = BucketRow(name=name, owner_id=owner_id, created_at=utc_now())
                 session.add(row)
                 session.flush()
                 self._audit(session, actor, "CreateBucket", name)
@@ -654,7 +654,7 @@ class SqlMetadata(SqlRepository):
         if not content_ids:
             return {}
         with self._write_connection() as connection:
-            return self._touch(connection, sorted(content_ids), _now())
+            return self._touch(connection, sorted(content_ids), utc_now())
 
     @retry_conflicts
     def add_chunks(self, chunks: Sequence[NewChunk]) -> dict[str, Chunk]:
@@ -664,7 +664,7 @@ class SqlMetadata(SqlRepository):
         Upload hot path: pre-built Core statements on a plain connection, which cost a
         fraction of the ORM's bookkeeping.
         """
-        now = _now()
+        now = utc_now()
         # Sorted, so that concurrent writers on PostgreSQL lock rows in one order.
         pending = {c.content_id: c for c in sorted(chunks, key=lambda c: c.content_id)}
         found: dict[str, Chunk] = {}
@@ -840,7 +840,7 @@ class SqlMetadata(SqlRepository):
     @staticmethod
     def _new_manifest(session: Session, entries: Sequence[ManifestEntry]) -> ManifestRef:
         session.flush()
-        return version_commit.new_manifest(session.connection(), entries, _now())
+        return version_commit.new_manifest(session.connection(), entries, utc_now())
 
     @staticmethod
     def _copy_manifest(session: Session, source_ids: Sequence[int]) -> ManifestRef:
@@ -867,7 +867,7 @@ class SqlMetadata(SqlRepository):
             )
         }
         size = sum(totals.get(source_id, (0, 0))[1] for source_id in source_ids)
-        manifest = ManifestRef(version_commit.insert_manifest(connection, size, _now()), size)
+        manifest = ManifestRef(version_commit.insert_manifest(connection, size, utc_now()), size)
         seq_base = offset_base = 0
         for source_id in source_ids:
             connection.execute(
@@ -895,7 +895,7 @@ class SqlMetadata(SqlRepository):
     def _drop_manifests(session: Session, manifest_ids: Sequence[int]) -> None:
         """Delete manifests and their entries, releasing one reference per entry."""
         session.flush()
-        version_commit.drop_manifests(session.connection(), manifest_ids, _now())
+        version_commit.drop_manifests(session.connection(), manifest_ids, utc_now())
 
     def chunk_locations(self, manifest_id: int, start: int, end: int) -> list[ChunkLocation]:
         """Entries of a manifest overlapping plain bytes ``[start, end)``, in order."""
@@ -961,7 +961,7 @@ class SqlMetadata(SqlRepository):
         """Make room for a new current version of the object under versioning ``status``
         (see ``version_commit.retire_current``)."""
         session.flush()
-        version_commit.retire_current(session.connection(), object_id, status, _now())
+        version_commit.retire_current(session.connection(), object_id, status, utc_now())
 
     def _add_delete_marker(self, session: Session, object_id: int, status: str) -> VersionRow:
         """A new current delete marker (over an empty manifest); the caller retired the old."""
@@ -975,7 +975,7 @@ class SqlMetadata(SqlRepository):
             content_type="",
             user_metadata={},
             headers={},
-            created_at=_now(),
+            created_at=utc_now(),
             null_version=status != VERSIONING_ENABLED,
             is_delete_marker=True,
         )
@@ -1008,7 +1008,7 @@ class SqlMetadata(SqlRepository):
         object_id = locked.id
         check_condition(session, object_id, condition)
         status = version_commit.bucket_versioning(connection, bucket.id)
-        now = _now()
+        now = utc_now()
         replaced = not locked.created and version_commit.retire_current(
             connection, object_id, status, now
         )
@@ -1196,7 +1196,7 @@ class SqlMetadata(SqlRepository):
                         (bucket.id, bucket.name),
                         key,
                         DELETED,
-                        _now(),
+                        utc_now(),
                         version_id=removed.version_id if status else None,
                     )
                 ],
@@ -1389,7 +1389,7 @@ class SqlMetadata(SqlRepository):
     ) -> dict[str, Any]:
         """The change-feed row of removing the version ``removed`` of ``key``, when
         ``newest`` is the newest version left (now current if ``removed`` was)."""
-        now = _now()
+        now = utc_now()
         where = (bucket.id, bucket.name)
         if not removed.is_latest:
             return change_feed.change(
@@ -1595,7 +1595,7 @@ class SqlMetadata(SqlRepository):
                 *self._path_condition(DavPropertyRow.path, path),
             )
         )
-        now = _now()
+        now = utc_now()
         if doomed:
             self._record_changes(
                 session,
@@ -1711,7 +1711,7 @@ class SqlMetadata(SqlRepository):
                 .values(bucket_id=target.id, path=renamed_path)
                 .execution_options(synchronize_session=False)
             )
-            now = _now()
+            now = utc_now()
             if moving:
                 self._record_changes(
                     session,
@@ -1847,7 +1847,7 @@ class SqlMetadata(SqlRepository):
                 user_metadata=dict(attributes.user_metadata),
                 headers=dict(attributes.headers),
                 canned_acl=attributes.canned_acl,
-                created_at=_now(),
+                created_at=utc_now(),
                 **upload_columns(attributes, checksum_algorithm, checksum_type),
             )
             session.add(row)
@@ -1948,7 +1948,7 @@ class SqlMetadata(SqlRepository):
                 manifest_id=manifest.id,
                 size=manifest.size,
                 etag=etag,
-                created_at=_now(),
+                created_at=utc_now(),
                 checksum_algorithm=checksum.algorithm if checksum else None,
                 checksum=checksum.value if checksum else None,
             )
@@ -2080,7 +2080,7 @@ class SqlMetadata(SqlRepository):
         """Record the scan verdict of a pending version; False when it is gone or has a
         verdict already (a repeated job). A quarantine adds a change-feed row (event
         ``quarantined``) and an audit row in the same transaction."""
-        now = _now()
+        now = utc_now()
         with self._write() as session:
             found = session.execute(
                 select(ObjectRow, VersionRow, BucketRow.name)
@@ -2215,5 +2215,5 @@ class SqlMetadata(SqlRepository):
         detail: str | None = None,
     ) -> None:
         version_commit.record_audit(
-            session.connection(), actor, action, bucket, key, detail, now=_now()
+            session.connection(), actor, action, bucket, key, detail, now=utc_now()
         )

@@ -1,8 +1,13 @@
-"""Times read back from the database."""
+"""Times written to and read back from the database: always UTC."""
 
 from __future__ import annotations
 
 from datetime import UTC, datetime
+
+
+def utc_now() -> datetime:
+    """Now, as an aware UTC datetime: what every stored time is."""
+    return datetime.now(UTC)
 
 
 def aware(moment: datetime) -> datetime:
